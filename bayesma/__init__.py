@@ -1,0 +1,71 @@
+"""bayesma: Bayesian meta-analysis with PyMC, an exact engine and metafor-matching classics.
+
+Public names are imported lazily, so ``import bayesma`` is fast and the classical
+engine does not pay for importing PyMC.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_LAZY: dict[str, str] = {
+    # data and effect sizes
+    "escalc": "bayesma.effect_sizes",
+    "convert": "bayesma.effect_sizes",
+    # classical engine
+    "rma": "bayesma.classical",
+    "RMAResult": "bayesma.classical",
+    "subgroup": "bayesma.classical",
+    "SubgroupResult": "bayesma.classical",
+    "leave1out": "bayesma.classical",
+    "influence": "bayesma.classical",
+    "cumul": "bayesma.classical",
+    "trimfill": "bayesma.classical",
+    "regtest": "bayesma.classical",
+    "ranktest": "bayesma.classical",
+    "fsn": "bayesma.classical",
+    # Bayesian engine
+    "exact_posterior": "bayesma.bayes",
+    "ExactPosterior": "bayesma.bayes",
+    "RandomEffects": "bayesma.bayes",
+    "MetaRegression": "bayesma.bayes",
+    "Subgroups": "bayesma.bayes",
+    "CommonEffect": "bayesma.bayes",
+    "RobustRandomEffects": "bayesma.bayes",
+    "BayesFit": "bayesma.bayes",
+    "load": "bayesma.bayes",
+    # sensitivity
+    "prior_sensitivity": "bayesma.sensitivity",
+    "psense": "bayesma.sensitivity",
+    "bayes_leave1out": "bayesma.sensitivity",
+    "sensitivity_subsets": "bayesma.sensitivity",
+    # plots
+    "forest_plot": "bayesma.plots",
+    "funnel_plot": "bayesma.plots",
+    "prior_posterior_plot": "bayesma.plots",
+    "tau_trace_plot": "bayesma.plots",
+    "regression_plot": "bayesma.plots",
+    "sensitivity_plot": "bayesma.plots",
+    "leave1out_plot": "bayesma.plots",
+}
+_SUBMODULES = {"priors", "datasets", "errors", "data", "classical", "bayes", "plots", "spec"}
+
+__all__ = sorted([*_LAZY, *_SUBMODULES, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"bayesma.{name}")
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'bayesma' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__
