@@ -55,16 +55,28 @@ def find_label_column(df: pd.DataFrame, slab: str | None = None) -> str | None:
 
 
 def describe_rows(
-    df: pd.DataFrame, rows: Sequence[Hashable], *, slab: str | None = None, limit: int = 5
+    df: pd.DataFrame,
+    rows: Sequence[Hashable],
+    *,
+    slab: str | None = None,
+    limit: int = 5,
+    positions: Sequence[int] | None = None,
 ) -> str:
-    """Human-readable names of rows: ``row 3 (study 'Aronson')`` joined by commas."""
+    """Human-readable names of rows: ``row 3 (study 'Aronson')`` joined by commas.
+
+    ``rows`` are index labels. Pass ``positions`` (integer positions of the same rows)
+    to name the right study when the index has duplicate labels.
+    """
     label_col = find_label_column(df, slab) if slab is not None or len(df) else None
+    if positions is None:
+        positions = [
+            int(np.flatnonzero(df.index == r)[0]) if r in df.index else None for r in rows
+        ]
     parts = []
-    for r in list(rows)[:limit]:
+    for r, pos in list(zip(rows, positions, strict=True))[:limit]:
         text = f"row {r!r}" if not isinstance(r, int | np.integer) else f"row {r}"
-        if label_col is not None and r in df.index:
-            lab = df.at[r, label_col]
-            text += f" (study {str(lab)!r})"
+        if label_col is not None and pos is not None:
+            text += f" (study {str(df[label_col].iloc[pos])!r})"
         parts.append(text)
     if len(rows) > limit:
         parts.append(f"and {len(rows) - limit} more")
@@ -111,12 +123,14 @@ def numeric_column(
     role = f" ({what})" if what else ""
     if s.dtype == object or isinstance(s.dtype, pd.StringDtype) or s.dtype == bool:
         conv = pd.to_numeric(s, errors="coerce")
-        bad = s.index[conv.isna() & s.notna()]
-        if len(bad) or s.dtype == bool:
-            bad = bad if len(bad) else s.index[:1]
+        badmask = (conv.isna() & s.notna()).to_numpy()
+        if badmask.any() or s.dtype == bool:
+            pos = np.flatnonzero(badmask) if badmask.any() else np.array([0])
+            bad = df.index[pos]
             raise DataError(
                 f"column {column!r}{role} must be numeric; "
-                f"{describe_rows(df, bad, slab=slab)} has value {s.loc[bad[0]]!r}",
+                f"{describe_rows(df, bad, slab=slab, positions=pos)} has value "
+                f"{s.iloc[pos[0]]!r}",
                 column=column,
                 rows=list(bad),
             )
@@ -128,16 +142,18 @@ def numeric_column(
     nan = np.isnan(x)
     if nan.any() and not allow_nan:
         bad = df.index[nan]
+        where = describe_rows(df, bad, slab=slab, positions=np.flatnonzero(nan))
         raise DataError(
-            f"column {column!r}{role} has missing values at {describe_rows(df, bad, slab=slab)}; "
+            f"column {column!r}{role} has missing values at {where}; "
             "remove those rows or fill them before the analysis",
             column=column,
             rows=list(bad),
         )
     if np.isinf(x).any():
         bad = df.index[np.isinf(x)]
+        where = describe_rows(df, bad, slab=slab, positions=np.flatnonzero(np.isinf(x)))
         raise DataError(
-            f"column {column!r}{role} has infinite values at {describe_rows(df, bad, slab=slab)}",
+            f"column {column!r}{role} has infinite values at {where}",
             column=column,
             rows=list(bad),
         )
@@ -152,8 +168,9 @@ def numeric_column(
     for mask, rule in checks:
         if mask.any():
             bad = df.index[mask]
+            where = describe_rows(df, bad, slab=slab, positions=np.flatnonzero(mask))
             raise DataError(
-                f"column {column!r}{role} {rule}; {describe_rows(df, bad, slab=slab)} "
+                f"column {column!r}{role} {rule}; {where} "
                 f"has value {x[mask][0]:g}",
                 column=column,
                 rows=list(bad),

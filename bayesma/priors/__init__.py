@@ -4,6 +4,8 @@
 >>> bm.priors.HalfNormal(0.5)                 # on tau
 >>> bm.priors.LogNormalTau2(-2.56, 1.74)      # on tau² (Turner et al. 2015 form)
 >>> bm.priors.default_priors("OR")            # documented defaults per measure
+>>> bm.priors.turner2015("all-cause mortality", "pharmacological vs placebo/control")
+>>> bm.priors.rhodes2015("mental health", "non-pharmacological", area="cancer")
 """
 
 from bayesma.priors.defaults import DEFAULTS, default_priors
@@ -28,6 +30,15 @@ from bayesma.priors.families import (
     UniformTau,
     prior_from_spec,
 )
+from bayesma.priors.presets import (
+    bartos2021,
+    bartos2021_table,
+    list_presets,
+    rhodes2015,
+    rhodes2015_table,
+    turner2015,
+    turner2015_table,
+)
 
 __all__ = [
     "DEFAULTS",
@@ -49,6 +60,13 @@ __all__ = [
     "StudentT",
     "Uniform",
     "UniformTau",
+    "bartos2021",
+    "bartos2021_table",
     "default_priors",
+    "list_presets",
     "prior_from_spec",
+    "rhodes2015",
+    "rhodes2015_table",
+    "turner2015",
+    "turner2015_table",
 ]
