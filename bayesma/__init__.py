@@ -28,6 +28,13 @@ _LAZY: dict[str, str] = {
     "regtest": "bayesma.classical",
     "ranktest": "bayesma.classical",
     "fsn": "bayesma.classical",
+    "rma_mv": "bayesma.classical",
+    "RMAMVResult": "bayesma.classical",
+    "robust": "bayesma.classical",
+    "coef_test": "bayesma.classical",
+    "wald_test": "bayesma.classical",
+    "impute_covariance_matrix": "bayesma.classical",
+    "qprofile": "bayesma.classical",
     # Bayesian engine
     "exact_posterior": "bayesma.bayes",
     "ExactPosterior": "bayesma.bayes",

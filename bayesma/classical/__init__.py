@@ -12,7 +12,16 @@ from bayesma.classical.bias import (
 )
 from bayesma.classical.confint import HeterogeneityCI, qprofile
 from bayesma.classical.influence import cumul, influence, leave1out
+from bayesma.classical.multilevel import RMAMVResult, impute_covariance_matrix, rma_mv
 from bayesma.classical.rma import RMAResult, fit_arrays, rma
+from bayesma.classical.robust import (
+    RobustResult,
+    WaldTestResult,
+    coef_test,
+    robust,
+    vcov_cr,
+    wald_test,
+)
 from bayesma.classical.subgroup import SubgroupResult, subgroup
 from bayesma.classical.tau2 import Tau2Estimate, estimate_tau2
 
@@ -37,4 +46,13 @@ __all__ = [
     "qprofile",
     "SubgroupResult",
     "subgroup",
+    "RMAMVResult",
+    "impute_covariance_matrix",
+    "rma_mv",
+    "RobustResult",
+    "WaldTestResult",
+    "coef_test",
+    "robust",
+    "vcov_cr",
+    "wald_test",
 ]
