@@ -59,7 +59,9 @@ _LAZY: dict[str, str] = {
     "sensitivity_plot": "bayesma.plots",
     "leave1out_plot": "bayesma.plots",
 }
-_SUBMODULES = {"priors", "datasets", "errors", "data", "classical", "bayes", "plots", "spec"}
+_SUBMODULES = {
+    "priors", "datasets", "errors", "data", "classical", "bayes", "plots", "spec", "sensitivity",
+}
 
 __all__ = sorted([*_LAZY, *_SUBMODULES, "__version__"])
 

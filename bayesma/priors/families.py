@@ -270,6 +270,9 @@ class Exponential(_TauPrior):
     def __post_init__(self) -> None:
         _positive("lam", self.lam, "Exponential")
 
+    def _logpdf(self, x, **_):  # log(lam) - lam x
+        return math.log(self.lam) - self.lam * x
+
     def _scipy(self):
         return stats.expon(scale=1.0 / self.lam)
 
@@ -299,6 +302,9 @@ class Uniform(_TauPrior):
     def support(self) -> tuple[float, float]:  # type: ignore[override]
         return (self.lower, self.upper)
 
+    def _logpdf(self, x, **_):  # -log(upper - lower) on the support
+        return np.full_like(x, -math.log(self.upper - self.lower))
+
     def _scipy(self):
         return stats.uniform(self.lower, self.upper - self.lower)
 
@@ -319,6 +325,9 @@ class LogNormal(_TauPrior):
         _finite("mu", self.mu, "LogNormal")
         _positive("sigma", self.sigma, "LogNormal")
 
+    def _logpdf(self, x, **_):  # log N(log x | mu, sigma²) - log x
+        return stats.norm.logpdf(np.log(x), self.mu, self.sigma) - np.log(x)
+
     def _scipy(self):
         return stats.lognorm(s=self.sigma, scale=math.exp(self.mu))
 
@@ -338,6 +347,9 @@ class InverseGamma(_TauPrior):
     def __post_init__(self) -> None:
         _positive("alpha", self.alpha, "InverseGamma")
         _positive("beta", self.beta, "InverseGamma")
+
+    def _logpdf(self, x, **_):
+        return stats.invgamma.logpdf(x, self.alpha, scale=self.beta)
 
     def _scipy(self):
         return stats.invgamma(self.alpha, scale=self.beta)
@@ -552,6 +564,10 @@ class Normal(Prior):
         _finite("mu", self.mu, "Normal")
         _positive("sigma", self.sigma, "Normal")
 
+    def _logpdf(self, x, **_):  # closed form: no frozen scipy object per call
+        z = (x - self.mu) / self.sigma
+        return -0.5 * z * z - math.log(self.sigma) - 0.5 * math.log(2 * math.pi)
+
     def _scipy(self):
         return stats.norm(self.mu, self.sigma)
 
@@ -574,6 +590,9 @@ class StudentT(Prior):
         _finite("mu", self.mu, "StudentT")
         _positive("sigma", self.sigma, "StudentT")
 
+    def _logpdf(self, x, **_):
+        return stats.t.logpdf(x, self.nu, self.mu, self.sigma)
+
     def _scipy(self):
         return stats.t(self.nu, self.mu, self.sigma)
 
@@ -593,6 +612,9 @@ class Cauchy(Prior):
     def __post_init__(self) -> None:
         _finite("alpha", self.alpha, "Cauchy")
         _positive("beta", self.beta, "Cauchy")
+
+    def _logpdf(self, x, **_):
+        return stats.cauchy.logpdf(x, self.alpha, self.beta)
 
     def _scipy(self):
         return stats.cauchy(self.alpha, self.beta)
