@@ -488,8 +488,17 @@ class RMAResult:
         )
 
     def with_settings(self, **changes) -> RMAResult:
-        """A copy with some attributes replaced (no refitting; for internal use)."""
-        return replace(self, **changes)
+        """The same model with other settings.
+
+        ``method, test, level, tau2, weights, measure, mods`` refit the model (as
+        :meth:`refit`), so the intervals follow the new level; any other keyword replaces
+        that attribute without refitting.
+        """
+        refit_keys = {"method", "test", "level", "tau2", "weights", "measure", "mods"}
+        fit_changes = {k: v for k, v in changes.items() if k in refit_keys}
+        other = {k: v for k, v in changes.items() if k not in refit_keys}
+        res = self.refit(**fit_changes) if fit_changes else self
+        return replace(res, **other) if other else res
 
 
 # ---------------------------------------------------------------------- fitting
@@ -594,7 +603,7 @@ def fit_arrays(
     if labels is None:
         labels = [f"Study {i + 1}" for i in range(k)]
     else:
-        labels = [str(lab) for lab in labels]
+        labels = [lab if isinstance(lab, str) else str(lab) for lab in labels]
         if len(labels) != k:
             raise DataError(f"{len(labels)} labels for {k} studies")
     if not (int_only and k == 1):
@@ -940,7 +949,12 @@ def rma(
     uw = None
     if weights is not None:
         uw = numeric_column(d, weights, what="weights", positive=True, slab=label_col)
-    labels = study_labels(d, label_col)
+    if label_col is None and d.index.is_unique and not d.index.hasnans:
+        labels = d.index.astype(str).tolist()  # fast path; same as study_labels()
+        if len(set(labels)) != len(labels) or "" in labels:
+            labels = study_labels(d, label_col)
+    else:
+        labels = study_labels(d, label_col)
     return fit_arrays(
         y,
         v,

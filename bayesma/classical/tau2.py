@@ -22,6 +22,11 @@ Sources of the formulas:
 * ML / REML: Viechtbauer (2005), Journal of Educational and Behavioral Statistics 30,
   261-293, Fisher scoring with step halving at 0 (metafor's algorithm and its
   ``ll0check``); se from the inverse Fisher information.
+* Fisher scoring can oscillate (metafor then stops with "Fisher scoring algorithm did
+  not converge"); after 1000 steps without convergence the same estimating equation is
+  solved by bracketed root-finding instead (ML/REML: the best point of a grid of the
+  (restricted) likelihood refined by brentq on the score; EB: the root of
+  ``y'Py = k - p``), so bayesma returns the estimate where metafor gives up.
 * EB: Morris (1983), JASA 78, 47-55; Berkey et al. (1995), Statistics in Medicine 14,
   395-411 (metafor's Fisher-scoring-like update).
 * PM: Paule & Mandel (1982), J. Res. Natl. Bur. Stand. 87, 377-385 (root of the
@@ -106,23 +111,33 @@ class _Proj:
     def __init__(self, w: np.ndarray, X: np.ndarray) -> None:
         self.w = w
         self.X = X
-        xtwx = X.T @ (w[:, None] * X)
-        self.A = _inv_spd(xtwx)
+        # intercept-only models (the common case) reduce to sums
+        self.ones = X.shape[1] == 1 and bool(np.all(X == 1.0))
+        self.A = _inv_spd(self.xdx(w))
 
     def xdx(self, d: np.ndarray) -> np.ndarray:
+        if self.ones:
+            return np.array([[np.sum(d)]])
         return self.X.T @ (d[:, None] * self.X)
 
     def fit(self, y: np.ndarray) -> np.ndarray:
         """Weighted least-squares coefficients."""
+        if self.ones:
+            return self.A[0] * np.dot(self.w, y)
         return self.A @ (self.X.T @ (self.w * y))
 
+    def resid(self, y: np.ndarray) -> np.ndarray:
+        if self.ones:
+            return y - self.fit(y)[0]
+        return y - self.X @ self.fit(y)
+
     def Py(self, y: np.ndarray) -> np.ndarray:
-        return self.w * (y - self.X @ self.fit(y))
+        return self.w * self.resid(y)
 
     def quad(self, y: np.ndarray) -> float:
         """``y' P y``: the weighted residual sum of squares."""
-        r = y - self.X @ self.fit(y)
-        return float(np.sum(self.w * r * r))
+        r = self.resid(y)
+        return float(np.dot(self.w * r, r))
 
     def tr_PD(self, d: np.ndarray | None = None) -> float:
         w = self.w
@@ -328,6 +343,7 @@ def estimate_tau2(
         it = 0
         conv = True
         change = tol + 1.0
+        fisher_max = min(maxiter, _FISHER_SWITCH)
         while change > tol:
             it += 1
             old = tau2
@@ -348,13 +364,15 @@ def estimate_tau2(
                 adj /= 2.0
             tau2 = tau2 + adj
             change = abs(old - tau2)
-            if it > maxiter:
+            if it > fisher_max:
                 conv = False
                 break
         if not conv:
-            raise ConvergenceError(
-                f"Fisher scoring for {method} did not converge in {maxiter} iterations"
-            )
+            # Fisher scoring oscillates on some data (metafor then stops with "did not
+            # converge"); solve the same estimating equation by bracketed root-finding.
+            tau2, extra = _score_root(ymc, v, X, method, tol, maxiter)
+            it += extra
+            conv = True
         if method in ("ML", "REML") and tau2 > tol:
             # metafor's ll0check: fall back to 0 if the boundary has a higher likelihood
             reml = method == "REML"
@@ -372,6 +390,60 @@ def estimate_tau2(
 
     raise AssertionError(method)  # pragma: no cover
     return Tau2Estimate(nan, nan)  # pragma: no cover
+
+
+#: Fisher-scoring steps before switching to bracketed root-finding of the score
+_FISHER_SWITCH = 1000
+
+
+def _score(y: np.ndarray, v: np.ndarray, X: np.ndarray, t: float, method: str) -> float:
+    """Estimating equation of ML / REML / EB at tau² = t (zero at the estimate)."""
+    w = 1.0 / (v + t)
+    pr = _Proj(w, X)
+    if method == "EB":  # y'Py = k - p (the Paule-Mandel equation)
+        k, p = X.shape
+        return pr.quad(y) - (k - p)
+    py = pr.Py(y)
+    ypp = float(py @ py)
+    return ypp - (float(w.sum()) if method == "ML" else pr.tr_PD())
+
+
+def _score_root(y, v, X, method, tol, maxiter) -> tuple[float, int]:
+    """Maximiser of the (restricted) likelihood / root of the EB equation by brentq.
+
+    ML/REML: the log-likelihood is evaluated on a grid over [0, upper]; the best grid
+    point is refined by brentq on the score inside its neighbouring bracket.
+    """
+    k, p = X.shape
+    upper = max(100.0, 10.0 * float(np.var(y)) * k, 10.0 * float(np.max(v)))
+    grid = np.concatenate([[0.0], np.geomspace(1e-8 * upper, upper, 400)])
+    if method == "EB":
+        s0 = _score(y, v, X, 0.0, method)
+        if s0 <= 0:
+            return 0.0, 0
+        lo, hi = 0.0, upper
+        while _score(y, v, X, hi, method) > 0:
+            hi *= 10
+            if hi > 1e300:
+                raise ConvergenceError("EB: no root of the estimating equation")
+    else:
+        reml = method == "REML"
+        lls = np.array([_ll_boundary(y, v, X, t, reml) for t in grid])
+        i = int(np.argmax(lls))
+        if i == 0:
+            return 0.0, 0
+        if i == len(grid) - 1:
+            raise ConvergenceError(f"{method}: the likelihood increases up to tau2 = {upper:g}")
+        lo, hi = grid[i - 1], grid[i + 1]
+        if _score(y, v, X, lo, method) <= 0 or _score(y, v, X, hi, method) >= 0:
+            return float(grid[i]), len(grid)
+    root, r = optimize.brentq(
+        lambda t: _score(y, v, X, t, method), lo, hi, xtol=min(tol, 1e-12) * 1e-3,
+        rtol=4 * np.finfo(float).eps, maxiter=maxiter, full_output=True, disp=False,
+    )
+    if not r.converged:
+        raise ConvergenceError(f"{method}: root-finding of the score did not converge")
+    return float(root), int(r.iterations) + len(grid)
 
 
 def _he(ymc: np.ndarray, v: np.ndarray, X: np.ndarray) -> tuple[float, float]:

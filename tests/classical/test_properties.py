@@ -27,6 +27,7 @@ def _close(a, b, rtol=1e-6, atol=1e-9):
     np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
 
 
+@pytest.mark.filterwarnings("ignore:the Knapp & Hartung method:bayesma.errors.BayesmaWarning")
 @SETTINGS
 @given(data=studies(), method=st.sampled_from(METHODS), test=st.sampled_from(["z", "knha"]),
        seed=st.integers(0, 2**32 - 1))

@@ -381,3 +381,12 @@ def test_weights_column_genq():
     assert_close(a.se, ref["se"])
     assert isinstance(a, RMAResult)
     pd.testing.assert_index_equal(a.coef.index, pd.Index(["intrcpt"], name="term"))
+
+
+def test_with_settings_refits_level():
+    res = _fit("bcg", "REML")
+    r90 = res.with_settings(level=0.9)
+    assert r90.level == 0.9
+    assert r90.ci_low > res.ci_low
+    assert_close(r90.estimate, res.estimate)
+    assert res.with_settings(measure="RR").measure == "RR"

@@ -154,3 +154,32 @@ def test_default_tolerance_is_tight_and_loose_tolerance_matches_metafor_default(
     assert_close(loose.tau2, ref["methods"]["REML"]["tau2"], rtol=1e-4)
     tight = estimate_tau2(y, v, None, "REML")
     assert_close(tight.tau2, ref["methods_tight"]["REML"]["tau2"], rtol=1e-9)
+
+
+def test_oscillating_fisher_scoring_falls_back_to_root_finding():
+    # On these data Fisher scoring for REML oscillates without converging (metafor stops
+    # with "Fisher scoring algorithm did not converge"); the bracketed root-finding
+    # fallback returns the maximiser of the restricted likelihood.
+    from scipy import optimize
+
+    from bayesma.classical.tau2 import _ll_boundary
+
+    yi = np.array([-0.23913852, -0.12202713, -0.20685373, -0.7132596, -0.1105781,
+                   -0.3497272, 0.34111446, -0.41361327, -0.12714741, -0.10490255,
+                   0.25559228, -1.14648753, -0.15339233, 0.3420746, -0.16287769,
+                   -0.68761971, 0.14707571, 0.15161893, -0.12180846, -0.52228639,
+                   -0.33354542, -0.14129277, -0.39427538, -0.86470661, -0.34643])
+    vi = np.array([0.57052943, 0.50598529, 0.62852926, 0.08156198, 0.77094128,
+                   0.12778532, 0.68296759, 0.40513139, 0.49480033, 0.67333527,
+                   0.37414774, 0.05080728, 0.96439049, 0.52506351, 0.74343392,
+                   0.53363836, 0.82058847, 0.5667931, 0.12714309, 0.64369703,
+                   0.17687697, 0.82453586, 0.68265629, 0.94010959, 0.63093539])
+    est = estimate_tau2(yi, vi, None, "REML")
+    assert est.converged and est.iterations > 1000
+    X = np.ones((len(yi), 1))
+    y = yi - yi.mean()
+    opt = optimize.minimize_scalar(lambda t: -_ll_boundary(y, vi, X, t, True),
+                                   bounds=(0, 1), method="bounded", options={"xatol": 1e-13})
+    assert_close(est.tau2, opt.x, rtol=1e-6)
+    # EB solves the Paule-Mandel equation y'Py = k - p
+    assert_close(estimate_tau2(yi, vi, None, "EB").tau2, estimate_tau2(yi, vi, None, "PM").tau2)
