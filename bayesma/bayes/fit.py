@@ -591,11 +591,9 @@ class BayesFit:
         else:
             if newmods is not None:
                 raise BayesmaError("newmods needs a meta-regression")
-            mean_draws = self.draws("mu")[:, None] if self.draws("mu").ndim == 1 else \
-                self.draws("mu")
-            index = pd.Index(["pooled"]) if mean_draws.shape[1] == 1 else self._index("mu")
-            if tau.ndim == 2:
-                tau = tau
+            mu = self.draws("mu")
+            mean_draws = mu[:, None] if mu.ndim == 1 else mu
+            index = pd.Index(["pooled"]) if mu.ndim == 1 else self._index("mu")
         tau_b = tau[:, None] if tau.ndim == 1 else tau
         new = mean_draws + tau_b * rng.standard_normal(mean_draws.shape)
         a = ((1 - prob) / 2, (1 + prob) / 2)

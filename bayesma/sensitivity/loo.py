@@ -33,8 +33,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, special
+from scipy import special
 
+from bayesma.bayes.exact import _rows_quantile
 from bayesma.errors import BayesmaError, TooFewStudiesError
 from bayesma.sensitivity._common import (
     Studies,
@@ -89,13 +90,8 @@ def _mixture_cdf(x: float, M: np.ndarray, S: np.ndarray, w: np.ndarray) -> float
 
 
 def _mixture_quantile(q: float, M: np.ndarray, S: np.ndarray, w: np.ndarray) -> float:
-    """Quantile of a Normal mixture by Brent's method between the component quantiles."""
-    z = special.ndtri(q)
-    lo, hi = float(np.min(M + S * z)), float(np.max(M + S * z))
-    if hi - lo < 1e-14 * (1 + abs(lo)):
-        return lo
-    return float(optimize.brentq(lambda x: _mixture_cdf(x, M, S, w) - q, lo, hi,
-                                 xtol=1e-12, rtol=1e-12))
+    """Quantile of a Normal mixture (the exact engine's safeguarded Newton solver)."""
+    return float(_rows_quantile(np.array([q]), M[None, :], S[None, :], w)[0])
 
 
 def _holm(p: np.ndarray) -> np.ndarray:

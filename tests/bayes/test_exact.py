@@ -282,44 +282,39 @@ def test_fast_prior_closures_match_prior_objects():
 # 3. meta-regression against the covariance-form route
 # =======================================================================================
 def _regression_route(y, v, X, m0, S0, tau_prior, x_points, col):
-    """Posterior moments by Gaussian conditioning in the covariance form + quad_vec."""
+    """Posterior moments by Gaussian conditioning in the covariance form
+    (``y ~ N(X m0, V + tau² I + X S0 X')``, batched over tau nodes), integrated over tau
+    with the double-exponential trapezoid rule of :func:`_de_nodes`."""
     k = y.size
-
-    def parts(tau):
-        Sy = np.diag(v) + tau * tau * np.eye(k) + X @ S0 @ X.T
-        ll = stats.multivariate_normal(X @ m0, Sy).logpdf(y)
-        Sy_inv = np.linalg.inv(Sy)
-        K = S0 @ X.T @ Sy_inv
-        b = m0 + K @ (y - X @ m0)
-        C = S0 - K @ X @ S0
-        Ct = X @ S0 @ X.T + tau * tau * np.eye(k)  # Cov(theta, y) = Cov(theta)
-        tm = X @ m0 + Ct @ Sy_inv @ (y - X @ m0)
-        tv = np.diag(Ct - Ct @ Sy_inv @ Ct)
-        return ll, b, C, tm, tv
-
-    ll0 = parts(0.3)[0]
-
-    def f(tau):
-        ll, b, C, tm, tv = parts(tau)
-        w = math.exp(ll - ll0 + float(tau_prior.logpdf(tau)))
-        return w * np.concatenate([[1.0, tau, tau * tau], b, np.diag(C) + b * b,
-                                   stats.norm.cdf(x_points, b[col], math.sqrt(C[col, col])),
-                                   tm, tm * tm + tv])
-
     lo, hi = tau_prior.support
-    res, _ = integrate.quad_vec(f, lo, hi, epsrel=1e-12, norm="max")
-    Z = res[0]
-    r = res / Z
+    tau, lw = _de_nodes(lo, hi, math.sqrt(float(np.median(v))), h=0.02)
+    lw = lw + np.asarray(tau_prior.logpdf(tau))
+    ok = np.isfinite(lw) & (tau < 1e6)
+    tau, lw = tau[ok], lw[ok]
+    XSX = X @ S0 @ X.T
+    Ct = XSX[None] + (tau**2)[:, None, None] * np.eye(k)[None]  # Cov(theta) given tau
+    Sy = Ct + np.diag(v)[None]
+    Sy_inv = np.linalg.inv(Sy)
+    _, logdet = np.linalg.slogdet(Sy)
+    r = y - X @ m0
+    ll = -0.5 * (k * math.log(2 * math.pi) + logdet + np.einsum("i,gij,j->g", r, Sy_inv, r))
+    K = np.einsum("ab,ib,gij->gaj", S0, X, Sy_inv)  # S0 X' Sy^-1
+    b = m0[None] + K @ r
+    C = S0[None] - K @ X @ S0
+    tm = (X @ m0)[None] + np.einsum("gij,gjl,l->gi", Ct, Sy_inv, r)
+    tv = np.einsum("gii->gi", Ct - Ct @ Sy_inv @ Ct)
+    lt = ll + lw
+    wt = np.exp(lt - lt.max())
+    Z = wt.sum()
+    sdc = np.sqrt(C[:, col, col])
+    cdf = stats.norm.cdf((np.asarray(x_points)[None, :] - b[:, col][:, None]) / sdc[:, None])
+    E = lambda a: np.tensordot(wt, a, axes=(0, 0)) / Z  # noqa: E731
     p = X.shape[1]
-    out = {"log_ml": math.log(Z) + ll0, "tau_mean": r[1],
-           "tau_sd": math.sqrt(r[2] - r[1] ** 2), "beta_mean": r[3:3 + p],
-           "beta_sd": np.sqrt(r[3 + p:3 + 2 * p] - r[3:3 + p] ** 2)}
-    i = 3 + 2 * p
-    out["cdf"] = r[i:i + len(x_points)]
-    i += len(x_points)
-    out["theta_mean"] = r[i:i + k]
-    out["theta_sd"] = np.sqrt(r[i + k:i + 2 * k] - r[i:i + k] ** 2)
-    return out
+    bm_, bv = E(b), E(np.einsum("gjj->gj", C) + b**2)
+    return {"log_ml": math.log(Z) + lt.max(), "tau_mean": E(tau),
+            "tau_sd": math.sqrt(E(tau**2) - E(tau) ** 2), "beta_mean": bm_[:p],
+            "beta_sd": np.sqrt(bv - bm_**2), "cdf": E(cdf), "theta_mean": E(tm),
+            "theta_sd": np.sqrt(E(tm**2 + tv) - E(tm) ** 2)}
 
 
 @pytest.mark.parametrize("tau_prior", [P.HalfNormal(0.5), P.HalfCauchy(0.5),
@@ -340,7 +335,7 @@ def test_meta_regression_against_covariance_route(bcg, tau_prior):
     assert_close(ref["cdf"], QS, rtol=0, atol=1e-8, what="beta[ablat] quantiles")
     assert_close(post.mean("theta").to_numpy(), ref["theta_mean"], rtol=1e-7, what="theta")
     assert_close(post.sd("theta").to_numpy(), ref["theta_sd"], rtol=1e-7, what="theta sd")
-    assert post.mean("mu") == post.mean("beta[intrcpt]")
+    assert_close(post.mean("mu"), post.mean("beta[intrcpt]"), rtol=1e-14)
     s = post.summary()
     assert "beta[ablat]" in s.index and "beta[intrcpt]" not in s.index
     assert_close(s.loc["beta[ablat]", "classical"], post.classical.coef.loc["ablat", "estimate"])
@@ -430,10 +425,11 @@ def test_parameters_and_accessors(bcg):
     assert labels[0] == "Aronson" and labels[9] == "Rosenthal et al (2)"
     th = post.mean("theta")
     assert list(th.index) == labels
-    assert post.mean("theta[Aronson]") == th.iloc[0]
-    assert post.quantile("theta[Rosenthal et al (2)]", 0.5) == post.median("theta").iloc[9]
+    assert_close(post.mean("theta[Aronson]"), th.iloc[0], rtol=1e-14)
+    assert_close(post.quantile("theta[Rosenthal et al (2)]", 0.5),
+                 post.median("theta").iloc[9], rtol=1e-12)
     assert post.mean("beta").index.tolist() == ["intrcpt"]
-    assert post.mean("beta[intrcpt]") == post.mean("mu")
+    assert_close(post.mean("beta[intrcpt]"), post.mean("mu"), rtol=1e-14)
     with pytest.raises(BayesmaError, match="unknown parameter"):
         post.mean("sigma")
     with pytest.raises(BayesmaError, match="no study"):
@@ -444,7 +440,7 @@ def test_parameters_and_accessors(bcg):
     for par in ("mu", "tau", "tau2", "i2", "theta_new", "theta[Aronson]"):
         q = post.quantile(par, QS)
         assert_close(post.cdf(par, q), QS, rtol=0, atol=1e-12, what=par)
-    assert post.prob_less("mu", 0.0) == post.cdf("mu", 0.0)
+    assert_close(post.prob_less("mu", 0.0), post.cdf("mu", 0.0), rtol=1e-14)
     # densities integrate to one
     for par in ("mu", "tau", "theta_new"):
         lo_, hi_ = post.quantile(par, [1e-12, 1 - 1e-12])
@@ -457,8 +453,9 @@ def test_parameters_and_accessors(bcg):
     assert_close(s2, (post.k - 1) * w.sum() / (w.sum() ** 2 - (w**2).sum()), rtol=1e-12)
     t = post.quantile("tau", QS)
     assert_close(post.quantile("i2", QS), t**2 / (t**2 + s2), rtol=1e-12)
-    assert str(post).count("theta[") == 0 and "P(mu < 0)" in str(post)
-    assert "HalfNormal(sigma=0.5)" in str(post)
+    text = str(post)
+    assert "P(mu < 0)" in text and "BF01" in text and "theta[Aronson]" in text
+    assert "HalfNormal(sigma=0.5)" in text and "Normal(mu=0, sigma=10)" in text
 
 
 def test_hdi_against_a_density_grid(bcg):
@@ -566,23 +563,76 @@ def test_summary_table(bcg):
     post = exact_posterior(bcg, mu_prior=P.Normal(0, 10), tau_prior=P.HalfNormal(0.5))
     s = post.summary()
     assert list(s.index[:5]) == ["mu", "tau", "tau2", "i2", "theta_new"]
-    assert list(s.index[5:]) == [f"theta[{lab}]" for lab in post.labels]
+    assert list(s.index[5:-2]) == [f"theta[{lab}]" for lab in post.labels]
+    assert list(s.index[-2:]) == ["P(mu > 0)", "P(mu < 0)"]
+    assert_close(s.loc["P(mu < 0)", "mean"], post.prob_less("mu", 0.0), rtol=1e-14)
     assert list(s.columns) == ["mean", "sd", "median", "eti_low", "eti_high", "hdi_low",
                                "hdi_high", "classical", "classical_low", "classical_high"]
     assert_close(s.loc["mu", ["eti_low", "median", "eti_high"]].to_numpy(float),
                  post.quantile("mu", QS), rtol=1e-12)
     assert_close(s.loc["tau", ["hdi_low", "hdi_high"]].to_numpy(float),
                  post.interval("tau", kind="hdi"), rtol=1e-12)
-    assert_close(s["hdi_low"].to_numpy(float)[5:],
+    assert_close(s["hdi_low"].to_numpy(float)[5:-2],
                  post.interval("theta", kind="hdi")["low"].to_numpy(), rtol=1e-12)
     res = bm.rma(bcg, method="REML", test="knha")
     assert_close(s.loc["mu", ["classical", "classical_low", "classical_high"]].to_numpy(float),
                  [res.estimate, res.ci_low, res.ci_high], rtol=1e-12)
     assert_close(s.loc["tau2", "classical"], res.tau2, rtol=1e-12)
     assert_close(s.loc["theta_new", "classical_low"], res.pi_low, rtol=1e-12)
-    # no twin
-    s2 = exact_posterior(bcg, classical=None).summary()
-    assert "classical" not in s2.columns
+    assert s.attrs["classical"] == "REML (knha)" and "HalfNormal" in s.attrs["priors"]
+    # no twin: NaN columns; theta rows optional
+    s2 = exact_posterior(bcg, classical=None).summary(theta=False)
+    assert s2["classical"].isna().all()
+    assert list(s2.index) == ["mu", "tau", "tau2", "i2", "theta_new", "P(mu > 0)",
+                              "P(mu < 0)"]
+    # ratio measures get back-transformed columns, for location rows only
+    d = bcg.copy()
+    d.attrs["measure"] = "RR"
+    s3 = exact_posterior(d, tau_prior=P.HalfNormal(0.5)).summary()
+    assert_close(s3.loc["mu", "exp_median"], math.exp(s3.loc["mu", "median"]), rtol=1e-14)
+    assert np.isnan(s3.loc["tau", "exp_median"])
+    post3 = exact_posterior(d, tau_prior=P.HalfNormal(0.5), classical=None)
+    x = post3.sample(400_000, random_seed=5)["theta"][:, 0]
+    assert abs(s3.loc["theta[Aronson]", "exp_mean"] - np.exp(x).mean()) < 0.01
+    # no intercept: a row per coefficient, no mu / theta_new
+    s4 = exact_posterior(bcg, mods="~ 0 + C(alloc)", tau_prior=P.HalfNormal(0.5)).summary(
+        theta=False)
+    assert list(s4.index[:6]) == ["tau", "tau2", "i2", "beta[C(alloc)[alternate]]",
+                                  "beta[C(alloc)[random]]", "beta[C(alloc)[systematic]]"]
+    assert np.isfinite(s4.loc["beta[C(alloc)[random]]", "classical"])
+
+
+def test_h2_and_predict(bcg):
+    post = exact_posterior(bcg, mu_prior=P.Normal(0, 10), tau_prior=P.HalfNormal(0.5),
+                           classical=None)
+    s2 = post.typical_variance
+    assert_close(post.quantile("h2", QS), 1 + post.quantile("tau", QS) ** 2 / s2, rtol=1e-12)
+    assert_close(post.mean("h2"), 1 + post.mean("tau2") / s2, rtol=1e-14)
+    assert_close(post.cdf("h2", post.quantile("h2", QS)), QS, rtol=0, atol=1e-12)
+    val, _ = integrate.quad(lambda x: post.pdf("h2", x), 1.0, post.quantile("h2", 1 - 1e-12),
+                            limit=200)
+    assert_close(val, 1.0, rtol=1e-8)
+    pr = post.predict()
+    assert list(pr.index) == ["pooled"]
+    assert_close(pr.loc["pooled", ["eti_low", "eti_high"]].to_numpy(float),
+                 post.quantile("mu", [0.025, 0.975]), rtol=1e-12)
+    assert_close(pr.loc["pooled", ["pi_low", "pi_high"]].to_numpy(float),
+                 post.quantile("theta_new", [0.025, 0.975]), rtol=1e-12)
+    reg = exact_posterior(bcg, mods="~ ablat", mu_prior=P.Normal(0, 10),
+                          beta_prior=P.Normal(0, 1), tau_prior=P.HalfNormal(0.5))
+    a = reg.predict([10.0, 40.0])
+    b = reg.predict({"ablat": [10.0, 40.0]})
+    assert_close(a.to_numpy(), b.to_numpy(), rtol=1e-14)
+    n = 200_000
+    d = reg.sample(n, random_seed=9)
+    lin = d["beta"] @ np.array([[1.0, 1.0], [10.0, 40.0]])
+    for j in range(2):
+        assert abs(lin[:, j].mean() - a["mean"].iloc[j]) < 5 * a["sd"].iloc[j] / math.sqrt(n)
+        assert_close(np.quantile(lin[:, j], [0.025, 0.975]),
+                     a.iloc[j][["eti_low", "eti_high"]].to_numpy(float), rtol=2e-2)
+    assert list(reg.predict().index) == reg.labels
+    with pytest.raises(BayesmaError, match="meta-regression"):
+        post.predict([1.0])
 
 
 def test_arrays_entry_point(bcg):

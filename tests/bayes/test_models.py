@@ -55,8 +55,8 @@ def test_bad_inputs(bcg):
         RandomEffects(bcg, tau_prior="halfnormal")
     with pytest.raises(BayesmaError, match="parameterization"):
         RandomEffects(bcg, parameterization="funnel")
-    with pytest.raises(BayesmaError, match="marginal"):
-        RobustRandomEffects(bcg, parameterization="marginal")
+    with pytest.raises(BayesmaError, match="'marginal'"):
+        CommonEffect(bcg, parameterization="noncentered")
     bad = bcg.copy()
     bad.loc[3, "vi"] = -0.1
     with pytest.raises(DataError, match="vi") as exc:
@@ -265,11 +265,12 @@ def test_robust_with_huge_nu_is_the_normal_model(bcg):
         x = fit.posterior[p]
         assert abs(fit.mean(p) - ex.mean(p)) < 4 * float(az.mcse(x)), p
         assert abs(fit.sd(p) - ex.sd(p)) < 4 * float(az.mcse(x, method="sd")), p
-    # the numerically integrated log likelihood equals the normal marginal one
+    # the numerically integrated log likelihood is the normal marginal one, up to the
+    # O(1/nu) difference between t_nu and N(0, 1) (about 3e-5 in the tails here)
     ll = fit.idata["log_likelihood"]["y"].values.reshape(-1, 13)
     mu, tau = fit.draws("mu"), fit.draws("tau")
     ref = normal_marginal_loglik(fit.model.yi, fit.model.vi, mu[:, None], tau[:, None] ** 2)
-    np.testing.assert_allclose(ll, ref, atol=1e-5)
+    np.testing.assert_allclose(ll, ref, atol=2e-4)
 
 
 @pytest.mark.slow
@@ -370,3 +371,32 @@ def test_tau_switch_logp_matches_the_priors(bcg):
             ref = (prior.logpdf(tau) + np.log(tau) + Normal(0, 10).logpdf(-0.5)
                    + normal_marginal_loglik(m.yi, m.vi, -0.5, tau**2).sum())
             assert got == pytest.approx(float(ref), rel=1e-9), (prior, tau)
+
+
+@pytest.mark.parametrize("prior_name", [
+    "HalfNormal", "HalfCauchy", "HalfStudentT", "Exponential", "Uniform", "UniformTau",
+    "LogNormal", "LogNormalTau2", "LogStudentTTau2", "InverseGamma", "InverseGammaTau2",
+])
+def test_tau_kernel_reproduces_each_family(bcg, prior_name):
+    """Generic kernel logp - prior.logpdf - log-likelihood is constant in tau."""
+    from bayesma.bayes.models import tau_kernel_coefficients
+    from bayesma.priors import PRIOR_FAMILIES
+
+    prior = PRIOR_FAMILIES[prior_name]()
+    m = RandomEffects(bcg, mu_prior=Normal(0, 10), tau_prior=prior)
+    assert tau_kernel_coefficients(prior) is not None
+    m._tau_switch = ("kernel",)
+    model = m.build()
+    for name, val in m.data_values().items():
+        model[name].set_value(val)
+    logp = model.compile_logp()
+    taus = [0.03, 0.3, 0.9, 3.0] if prior_name != "Uniform" else [0.03, 0.3, 3.0, 9.0]
+    diffs = []
+    for tau in taus:
+        got = float(logp({"mu": np.array(0.2), "log_tau": np.array(np.log(tau))}))
+        ref = (prior.logpdf(tau) + np.log(tau) + Normal(0, 10).logpdf(0.2)
+               + normal_marginal_loglik(m.yi, m.vi, 0.2, tau**2).sum())
+        diffs.append(got - float(ref))
+    np.testing.assert_allclose(diffs, diffs[0], atol=1e-9)
+    if prior_name == "Uniform":  # outside the support
+        assert logp({"mu": np.array(0.2), "log_tau": np.array(np.log(11.0))}) == -np.inf
