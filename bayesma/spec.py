@@ -1366,24 +1366,6 @@ def load_spec_from(spec: Spec, **overrides: Any) -> Spec:
 # ----------------------------------------------------------------------------- one outcome
 
 
-def _i2_is_fraction(post: Any) -> bool:
-    """True when ``post`` reports I² as a fraction (ExactPosterior in bayesma 0.1.0)
-    rather than in percent (BayesFit): I² is monotone in tau, so its median is
-    tau²/(tau² + s²) at the median of tau on the fraction scale."""
-    s2 = getattr(post, "typical_variance", None)
-    if s2 is None or not np.isfinite(s2):
-        return False
-    t2 = float(post.median("tau")) ** 2
-    frac = t2 / (t2 + float(s2))
-    return abs(float(post.median("i2")) - frac) < 1e-6 * max(1.0, frac)
-
-
-def _i2_percent(post: Any, values: Any) -> Any:
-    """I² of a Bayesian result in percent, whichever scale the engine reports."""
-    v = np.asarray(values, dtype=float)
-    return v * 100.0 if _i2_is_fraction(post) else v
-
-
 def _post_row(post: Any, param: str, level: float) -> dict[str, float]:
     """median, mean, sd, ETI and P(< 0) of a scalar parameter, through the shared protocol."""
     lo, hi = post.interval(param, prob=level, kind="eti")
@@ -1392,9 +1374,6 @@ def _post_row(post: Any, param: str, level: float) -> dict[str, float]:
            "bayes_high": float(hi)}
     if param.split("[")[0] in ("mu", "beta", "theta_new"):
         row["p_below_0"] = float(post.prob_less(param, 0.0))
-    if param == "i2":
-        for k in ("bayes_mean", "bayes_sd", "bayes_median", "bayes_low", "bayes_high"):
-            row[k] = float(_i2_percent(post, row[k]))
     return row
 
 
@@ -1580,7 +1559,7 @@ def overview_row(res: OutcomeResult) -> dict[str, Any]:
         "classical_high": float(c.ci_high),
         "tau_median": float(post.median("tau")), "tau_low": float(tlo),
         "tau_high": float(thi),
-        "i2_median": float(_i2_percent(post, post.median("i2"))),
+        "i2_median": float(post.median("i2")),
         "i2_classical": float(c.i2),
         "p_below_0": float(post.prob_less("mu", 0.0)),
         "engine": "exact" if type(post).__name__ == "ExactPosterior" else "mcmc",

@@ -915,8 +915,8 @@ class ExactPosterior:
         if kind == "h2":  # H² = (tau² + s²) / s² (Higgins & Thompson 2002, eq. 9)
             return 1.0 + t2 / s2
         with np.errstate(invalid="ignore"):  # I² = tau² / (tau² + s²) (ibid., eq. 10)
-            out = t2 / (t2 + s2)
-        return np.where(np.isinf(tau), 1.0, out)
+            out = 100.0 * t2 / (t2 + s2)  # in percent, as metafor
+        return np.where(np.isinf(tau), 100.0, out)
 
     def _to_tau(self, kind: str, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=float)
@@ -928,7 +928,8 @@ class ExactPosterior:
             s2 = self.typical_variance
             if kind == "h2":
                 return np.sqrt(np.where(x < 1, np.nan, s2 * (x - 1.0)))
-            return np.sqrt(s2 * x / (1.0 - x))
+            u = x / 100.0  # I² in percent
+            return np.sqrt(s2 * u / (1.0 - u))
 
     def _log_dtau_dx(self, kind: str, x: np.ndarray) -> np.ndarray:
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -939,8 +940,10 @@ class ExactPosterior:
             s2 = self.typical_variance
             if kind == "h2":  # tau = sqrt(s2 (x - 1))
                 return 0.5 * math.log(s2) - math.log(2.0) - 0.5 * np.log(x - 1.0)
-            # I²: tau = sqrt(s2 x / (1 - x))
-            return 0.5 * math.log(s2) - math.log(2.0) - 0.5 * np.log(x) - 1.5 * np.log1p(-x)
+            # I² in percent: tau = sqrt(s2 u / (1 - u)), u = x / 100
+            u = x / 100.0
+            return (0.5 * math.log(s2) - math.log(2.0) - 0.5 * np.log(u) - 1.5 * np.log1p(-u)
+                    - math.log(100.0))
 
     def _support(self, kind: str) -> tuple[float, float]:
         lo, hi = self._tau_prior.support
@@ -1559,8 +1562,8 @@ class ExactPosterior:
             classical_low, classical_high`` (estimate and CI; Q-profile CIs for tau,
             tau², I²; the prediction interval for theta_new; NaN without a twin); for
             ratio measures also ``exp_mean, exp_median, exp_eti_low, exp_eti_high,
-            exp_classical, exp_classical_low, exp_classical_high``. ``i2`` is a
-            proportion. ``attrs`` hold ``prob``, ``priors``, ``model`` and ``classical``.
+            exp_classical, exp_classical_low, exp_classical_high``. ``i2`` is in
+            percent, as metafor. ``attrs`` hold ``prob``, ``priors``, ``model`` and ``classical``.
         """
         prob = self.level if prob is None else float(prob)
         a = (1.0 - prob) / 2.0
@@ -1676,11 +1679,11 @@ class ExactPosterior:
             if het is not None:
                 out["tau"] = het.tau
                 out["tau2"] = het.tau2
-                out["i2"] = tuple(x / 100.0 for x in het.i2)
+                out["i2"] = tuple(het.i2)
             else:
                 out["tau"] = (res.tau, math.nan, math.nan)
                 out["tau2"] = (res.tau2, math.nan, math.nan)
-                out["i2"] = (res.i2 / 100.0, math.nan, math.nan)
+                out["i2"] = (res.i2, math.nan, math.nan)
             if self.p == 1 and res.pi_low is not None:
                 out["theta_new"] = (res.estimate, res.pi_low, res.pi_high)
             coef = res.coef

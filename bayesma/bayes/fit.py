@@ -244,7 +244,7 @@ class BayesFit:
         if name in ("i2", "h2"):
             # I² = tau² / (tau² + s²), H² = (tau² + s²) / s² (Higgins & Thompson 2002,
             # Stat Med 21:1539, eq. 9-10), s² metafor's typical within-study variance;
-            # I² is a proportion, as in ExactPosterior (metafor prints percent)
+            # I² in percent, as metafor and ExactPosterior
             var = post["tau"] ** 2
             if "nu" in post or self.model_name == "RobustRandomEffects":
                 nu = post["nu"] if "nu" in post else float(self.priors["nu"])
@@ -254,7 +254,7 @@ class BayesFit:
             if s2.ndim:
                 s2 = xr.DataArray(s2, dims=("level",), coords={"level": post["level"].values})
             if name == "i2":
-                return xr.where(np.isinf(var), 1.0, var / (var + s2))
+                return xr.where(np.isinf(var), 100.0, 100.0 * var / (var + s2))
             return (var + s2) / s2
         raise BayesmaError(
             f"unknown parameter {name!r}; available: "
@@ -429,8 +429,8 @@ class BayesFit:
         -------
         DataFrame
             Rows as ``ExactPosterior.summary``: ``mu`` (the intercept of a
-            meta-regression; ``mu[level]`` for subgroups), ``tau``, ``tau2``, ``i2`` (a
-            proportion), ``theta_new``, ``beta[term]`` (non-intercept coefficients),
+            meta-regression; ``mu[level]`` for subgroups), ``tau``, ``tau2``, ``i2`` (in
+            percent), ``theta_new``, ``beta[term]`` (non-intercept coefficients),
             ``nu`` (robust model), ``theta[study]``, then ``P(mu > 0)``, ``P(mu < 0)``
             (and per level / coefficient). Index name ``param``.
             Columns: ``mean, sd, median, eti_low, eti_high, hdi_low, hdi_high, mcse_mean,
@@ -522,7 +522,7 @@ class BayesFit:
                 i2 = (r.i2, None, None)  # percent, like metafor
             put(f"tau{lab_suffix}", *t)
             put(f"tau2{lab_suffix}", *t2)
-            put(f"i2{lab_suffix}", *(None if x is None else x / 100.0 for x in i2))
+            put(f"i2{lab_suffix}", *i2)
 
         def refit_level(r):
             return r.with_settings(level=prob) if abs(r.level - prob) > 1e-12 else r

@@ -455,9 +455,8 @@ def _row(fit: Any, level: float, engine: str, st: Studies, mu_prior: Any) -> dic
     qs = [a, 0.5, 1.0 - a]
     mu_q = np.asarray(fit.quantile("mu", qs), dtype=float)
     tau_q = np.asarray(fit.quantile("tau", qs), dtype=float)
-    i2 = float(fit.median("i2"))
+    i2 = float(fit.median("i2"))  # percent in both engines
     if engine == "exact":
-        i2 *= 100.0  # the exact engine reports I² as a fraction, BayesFit in percent
         # Savage-Dickey BF01 = p(mu = 0 | y) / p(mu = 0) (Dickey 1971; Röver 2020, sec. 2.6)
         bf = float(fit.pdf("mu", 0.0)) / _normal_pdf0(mu_prior)
     else:

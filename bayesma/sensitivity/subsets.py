@@ -351,7 +351,7 @@ def _bayes_row(post: Any, level: float) -> dict[str, float]:
     tlo, thi = post.interval("tau", level)
     return {"estimate": float(post.median("mu")), "low": float(lo), "high": float(hi),
             "tau": float(post.median("tau")), "tau_low": float(tlo), "tau_high": float(thi),
-            "i2": 100.0 * float(post.median("i2"))}
+            "i2": float(post.median("i2"))}
 
 
 _NAN_ROW = {c: math.nan for c in ("estimate", "low", "high", "tau", "tau_low", "tau_high",

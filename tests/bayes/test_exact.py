@@ -452,7 +452,7 @@ def test_parameters_and_accessors(bcg):
     w = 1 / post.vi
     assert_close(s2, (post.k - 1) * w.sum() / (w.sum() ** 2 - (w**2).sum()), rtol=1e-12)
     t = post.quantile("tau", QS)
-    assert_close(post.quantile("i2", QS), t**2 / (t**2 + s2), rtol=1e-12)
+    assert_close(post.quantile("i2", QS), 100 * t**2 / (t**2 + s2), rtol=1e-12)  # percent
     text = str(post)
     assert "P(mu < 0)" in text and "BF01" in text and "theta[Aronson]" in text
     assert "HalfNormal(sigma=0.5)" in text and "Normal(mu=0, sigma=10)" in text

@@ -128,7 +128,7 @@ def test_i2_uses_metafor_typical_variance(fit, bcg):
     # metafor: I² = tau² / (tau² + s²); recover s² from the REML fit
     s2 = res.tau2 * (100 - res.i2) / res.i2
     t2 = fit.draws("tau2")
-    np.testing.assert_allclose(fit.draws("i2"), t2 / (t2 + s2), rtol=1e-10)
+    np.testing.assert_allclose(fit.draws("i2"), 100 * t2 / (t2 + s2), rtol=1e-10)  # percent
 
 
 def test_agrees_with_exact_protocol(fit):
@@ -165,7 +165,7 @@ def test_summary_layout(fit, bcg):
     assert s.loc["mu", TWIN_COLS].tolist() == pytest.approx(
         [res.estimate, res.ci_low, res.ci_high])
     assert s.loc["tau", "classical"] == pytest.approx(res.tau)
-    assert s.loc["i2", "classical"] == pytest.approx(res.i2 / 100)
+    assert s.loc["i2", "classical"] == pytest.approx(res.i2)
     assert s.loc["theta_new", "classical_low"] == pytest.approx(res.pi_low)
     # a different level and twin
     s90 = fit.summary(prob=0.9, classical="DL", classical_test="z", theta=False)

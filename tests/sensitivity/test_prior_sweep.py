@@ -58,7 +58,7 @@ def test_sweep_equals_individual_fits(bcg):
         expect = {"mu_mean": post.mean("mu"), "mu_sd": post.sd("mu"),
                   "mu_median": post.median("mu"), "mu_low": lo, "mu_high": hi,
                   "tau_mean": post.mean("tau"), "tau_median": post.median("tau"),
-                  "tau_low": tlo, "tau_high": thi, "i2_median": 100 * post.median("i2"),
+                  "tau_low": tlo, "tau_high": thi, "i2_median": post.median("i2"),
                   "p_mu_lt_0": post.prob_less("mu", 0.0),
                   "bf01_mu": post.bayes_factor("mu", 0.0)}
         for col, val in expect.items():

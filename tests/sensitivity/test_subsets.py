@@ -93,7 +93,7 @@ def test_rob_rule_before_after_equal_separate_fits(bcg_rob):
         assert (b["low"], b["high"]) == pytest.approx(post.interval("mu"), rel=1e-10)
         assert b["tau"] == pytest.approx(post.median("tau"), rel=1e-10)
         assert (b["tau_low"], b["tau_high"]) == pytest.approx(post.interval("tau"), rel=1e-10)
-        assert b["i2"] == pytest.approx(100 * post.median("i2"), rel=1e-10)
+        assert b["i2"] == pytest.approx(post.median("i2"), rel=1e-10)
     labels = bm.rma(bcg_rob).labels
     assert t.loc[("exclude high risk of bias", "bayes"), "excluded"] == ", ".join(
         np.asarray(labels)[high])
