@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from functools import cache
 from pathlib import Path
 
@@ -19,7 +20,33 @@ import pytest
 matplotlib.use("Agg")
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("BAYESMA_SHARED", ROOT.parent / "shared"))
+
+
+def _find_shared() -> Path:
+    """``$BAYESMA_SHARED``, else ``../shared`` beside the repo, else beside the repo this
+    checkout was cloned from (so a scratch clone in /tmp still finds the references)."""
+    if "BAYESMA_SHARED" in os.environ:
+        return Path(os.environ["BAYESMA_SHARED"])
+    candidates = [ROOT.parent / "shared"]
+    try:
+        origin = subprocess.run(
+            ["git", "-C", str(ROOT), "config", "--get", "remote.origin.url"],
+            capture_output=True, text=True, check=False,
+        ).stdout.strip()
+        if origin and Path(origin).is_dir():
+            candidates.append(Path(origin).resolve().parent / "shared")
+    except OSError:
+        pass
+    for c in candidates:
+        if (c / "reference").is_dir():
+            return c
+    raise RuntimeError(
+        "reference files not found: expected ../shared/reference beside the repository "
+        f"(looked in {', '.join(map(str, candidates))}); set BAYESMA_SHARED"
+    )
+
+
+SHARED = _find_shared()
 REFERENCE = SHARED / "reference"
 BAYES_REFERENCE = SHARED / "bayes_reference"
 DATA = SHARED / "data"
