@@ -18,6 +18,7 @@ from bayesma.errors import DataError, TooFewStudiesError
 __all__ = [
     "LABEL_CANDIDATES",
     "describe_rows",
+    "effect_arrays",
     "find_label_column",
     "numeric_column",
     "require_columns",
@@ -176,6 +177,28 @@ def numeric_column(
                 rows=list(bad),
             )
     return x
+
+
+def effect_arrays(
+    df: pd.DataFrame,
+    yi: str = "yi",
+    vi: str = "vi",
+    *,
+    sei: str | None = None,
+    slab: str | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validated effect sizes and sampling variances ``(y, v)`` of a study table.
+
+    ``sei`` (standard errors) replaces ``vi`` by ``sei**2``. Variances and standard
+    errors must be > 0; NaN raises. Errors name the column and the row.
+    """
+    require_columns(df, [yi], what="effect sizes")
+    y = numeric_column(df, yi, what="effect sizes", slab=slab)
+    if sei is not None:
+        v = numeric_column(df, sei, what="standard errors", positive=True, slab=slab) ** 2
+    else:
+        v = numeric_column(df, vi, what="sampling variances", positive=True, slab=slab)
+    return y, v
 
 
 def require_k(k: int, minimum: int, *, method: str) -> None:

@@ -45,7 +45,12 @@ import pandas as pd
 from numpy.polynomial import legendre as npleg
 from scipy import optimize, special
 
-from bayesma.data import find_label_column, numeric_column, require_columns, study_labels
+from bayesma.data import (
+    effect_arrays,
+    find_label_column,
+    require_columns,
+    study_labels,
+)
 from bayesma.errors import BayesmaError, ImproperPosteriorError, TooFewStudiesError
 
 __all__ = ["ExactPosterior", "exact_posterior", "exact_posterior_arrays"]
@@ -1912,11 +1917,7 @@ def exact_posterior(data: pd.DataFrame, yi: str = "yi", vi: str = "vi", *, mu_pr
         measure = data.attrs.get("measure")
     design = build_design(data, mods, slab=label_col)
     d = data.loc[design.keep] if not design.keep.all() else data
-    y = numeric_column(d, yi, what="effect sizes", slab=label_col)
-    if sei is not None:
-        v = numeric_column(d, sei, what="standard errors", positive=True, slab=label_col) ** 2
-    else:
-        v = numeric_column(d, vi, what="sampling variances", positive=True, slab=label_col)
+    y, v = effect_arrays(d, yi, vi, sei=sei, slab=label_col)
     labels = study_labels(d, label_col)
     twin = None
     if classical:

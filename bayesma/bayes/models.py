@@ -69,7 +69,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayesma.data import numeric_column, require_columns, require_k, study_labels
+from bayesma.data import effect_arrays, require_columns, require_k, study_labels
 from bayesma.errors import BayesmaError, DataError, SamplingWarning
 from bayesma.priors import Prior, default_priors, prior_from_spec
 
@@ -422,15 +422,7 @@ class MetaModel:
         self.source_data = data
         keep = self._select_rows(data)
         self.data = data.loc[keep] if keep is not None else data
-        require_columns(self.data, [yi], what="effect sizes")
-        self.yi = numeric_column(self.data, yi, what="effect sizes", slab=slab)
-        if sei is not None:
-            se = numeric_column(self.data, sei, what="standard errors", positive=True,
-                                slab=slab)
-            self.vi = se**2
-        else:
-            self.vi = numeric_column(self.data, vi, what="sampling variances", positive=True,
-                                     slab=slab)
+        self.yi, self.vi = effect_arrays(self.data, yi, vi, sei=sei, slab=slab)
         self.labels = study_labels(self.data, slab)
         self.k = len(self.yi)
         require_k(self.k, self.min_k, method=self.model_name)

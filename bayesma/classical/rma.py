@@ -42,7 +42,7 @@ from scipy import stats
 
 from bayesma.classical.design import INTERCEPT, build_design, check_full_rank
 from bayesma.classical.tau2 import Tau2Estimate, canonical_method, estimate_tau2
-from bayesma.data import find_label_column, numeric_column, study_labels
+from bayesma.data import effect_arrays, find_label_column, numeric_column, study_labels
 from bayesma.errors import BayesmaWarning, DataError, TooFewStudiesError
 
 __all__ = ["RMAResult", "canonical_test", "fit_arrays", "rma"]
@@ -940,12 +940,7 @@ def rma(
         measure = data.attrs.get("measure")
     design = build_design(data, mods, slab=label_col)
     d = data.loc[design.keep] if not design.keep.all() else data
-    y = numeric_column(d, yi, what="effect sizes", slab=label_col)
-    if sei is not None:
-        s = numeric_column(d, sei, what="standard errors", positive=True, slab=label_col)
-        v = s**2
-    else:
-        v = numeric_column(d, vi, what="sampling variances", positive=True, slab=label_col)
+    y, v = effect_arrays(d, yi, vi, sei=sei, slab=label_col)
     uw = None
     if weights is not None:
         uw = numeric_column(d, weights, what="weights", positive=True, slab=label_col)

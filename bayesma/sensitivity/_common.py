@@ -17,7 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayesma.data import find_label_column, numeric_column, require_columns, study_labels
+from bayesma.data import (
+    effect_arrays,
+    find_label_column,
+    study_labels,
+)
 from bayesma.errors import BayesmaError, DataError
 
 __all__ = ["Studies", "read_studies", "classical_fit", "exact_fit", "fmt"]
@@ -112,14 +116,8 @@ def read_studies(data: Any, yi: str = "yi", vi: str = "vi", *, sei: str | None =
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame (or an ExactPosterior / BayesFit), "
                         f"got {type(data).__name__}")
-    require_columns(data, [yi], what="effect sizes")
     label_col = find_label_column(data, slab)
-    y = numeric_column(data, yi, what="effect sizes", slab=label_col)
-    if sei is not None:
-        v = numeric_column(data, sei, what="standard errors", positive=True,
-                           slab=label_col) ** 2
-    else:
-        v = numeric_column(data, vi, what="sampling variances", positive=True, slab=label_col)
+    y, v = effect_arrays(data, yi, vi, sei=sei, slab=label_col)
     if measure is None:
         measure = data.attrs.get("measure")
     return Studies(y, v, study_labels(data, label_col), data, measure, label_col, {}, None)
