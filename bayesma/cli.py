@@ -74,6 +74,11 @@ def _guard(func: Callable[[], Any]) -> Any:
         raise _fail(f"is a directory: {exc.filename or exc}") from None
     except KeyboardInterrupt:
         raise _fail("interrupted") from None
+    except BrokenPipeError:
+        # output piped into e.g. `head` that closed early: stop quietly (see the Python
+        # docs, "Note on SIGPIPE"), sending the rest of stdout to /dev/null
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(0) from None
     except Exception as exc:
         if os.environ.get("BAYESMA_DEBUG"):
             raise
