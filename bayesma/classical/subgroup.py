@@ -227,7 +227,7 @@ def subgroup(
     dat: pd.DataFrame,
     yi: str = "yi",
     vi: str = "vi",
-    by: str = "alloc",
+    by: str | None = None,
     method: str = "REML",
     test: str = "z",
     level: float = 0.95,
@@ -242,7 +242,7 @@ def subgroup(
     yi, vi : str
         Columns of effect sizes and sampling variances.
     by : str
-        Categorical column defining the subgroups (levels sorted as R's ``factor()``;
+        Required. Categorical column defining the subgroups (levels sorted as R's ``factor()``;
         numbers numerically, a pandas ``Categorical`` in its category order).
     method : str
         tau² estimator for every fit (see :func:`bayesma.rma`).
@@ -276,6 +276,8 @@ def subgroup(
     """
     from bayesma.classical.rma import rma
 
+    if by is None:
+        raise DataError("subgroup() needs by=: the column that defines the subgroups")
     require_columns(dat, [yi, by], what="subgroup")
     label_col = find_label_column(dat, slab)
     measure = dat.attrs.get("measure")
