@@ -42,6 +42,14 @@ def require_columns(df: pd.DataFrame, columns: Sequence[str], *, what: str = "")
             f"{', '.join(map(str, df.columns))}",
             column=missing[0],
         )
+    counts = df.columns.value_counts()
+    dup = [c for c in columns if counts.get(c, 0) > 1]
+    if dup:
+        raise DataError(
+            f"column {dup[0]!r} appears {counts[dup[0]]} times in the data; "
+            "rename or remove the duplicates",
+            column=dup[0],
+        )
 
 
 def find_label_column(df: pd.DataFrame, slab: str | None = None) -> str | None:
@@ -122,6 +130,22 @@ def numeric_column(
     require_columns(df, [column], what=what)
     s = df[column]
     role = f" ({what})" if what else ""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        s = s.astype(object)
+    if (
+        pd.api.types.is_complex_dtype(s.dtype)
+        or pd.api.types.is_datetime64_any_dtype(s.dtype)
+        or pd.api.types.is_timedelta64_dtype(s.dtype)
+    ):
+        first = (
+            f"; {describe_rows(df, df.index[:1], slab=slab, positions=[0])} has value "
+            f"{s.iloc[0]!r}" if len(s) else ""
+        )
+        raise DataError(
+            f"column {column!r}{role} must hold real numbers, got dtype {s.dtype}{first}",
+            column=column,
+            rows=list(df.index[:1]),
+        )
     if s.dtype == object or isinstance(s.dtype, pd.StringDtype) or s.dtype == bool:
         conv = pd.to_numeric(s, errors="coerce")
         badmask = (conv.isna() & s.notna()).to_numpy()

@@ -758,7 +758,7 @@ class ExactPosterior:
         self.k, self.p = k, p
         self.measure = measure
         self.data = data
-        self.level = float(level)
+        self.level = _confidence_level(level)
         self.formula = formula
         self.classical = classical
         self.design = None  # the Design of bayesma.classical.design (exact_posterior)
@@ -1848,6 +1848,20 @@ def _check_tau_prior(prior) -> None:
                            "HalfNormal, HalfCauchy, Uniform, LogNormalTau2, ...)")
 
 
+def _confidence_level(level: float) -> float:
+    """``level`` as 0.95 or 95 (metafor's convention) -> a probability in (0, 1)."""
+    try:
+        lv = float(level)
+    except (TypeError, ValueError):
+        raise BayesmaError(f"level must be a number in (0, 1) (or a percentage), got {level!r}"
+                           ) from None
+    if lv > 1:
+        lv /= 100.0
+    if not 0 < lv < 1:
+        raise BayesmaError(f"level must be in (0, 1) (or a percentage), got {level!r}")
+    return lv
+
+
 def exact_posterior_arrays(yi, vi, X=None, *, terms=None, labels=None, mu_prior=None,
                            tau_prior=None, beta_prior=None, measure: str | None = None,
                            level: float = 0.95) -> ExactPosterior:
@@ -1921,6 +1935,12 @@ def exact_posterior(data: pd.DataFrame, yi: str = "yi", vi: str = "vi", *, mu_pr
     labels = study_labels(d, label_col)
     twin = None
     if classical:
+        from bayesma.classical.rma import canonical_test
+        from bayesma.classical.tau2 import canonical_method
+
+        # a misspelt estimator or test is the caller's error, not a missing twin
+        classical = canonical_method(classical)
+        classical_test = canonical_test(classical_test)
         try:
             from bayesma.classical.rma import fit_arrays
 

@@ -73,6 +73,12 @@ _PREDICTOR_LABELS = {
 # --------------------------------------------------------------------------------------
 
 
+def _require_rma_result(res: Any, func: str) -> None:
+    from bayesma.classical.rma import require_rma_result
+
+    require_rma_result(res, func)
+
+
 def _fit_arrays(*args: Any, **kwargs: Any) -> RMAResult:
     """Late import of :func:`bayesma.classical.rma.fit_arrays` (avoids import cycles)."""
     from bayesma.classical.rma import fit_arrays
@@ -314,6 +320,7 @@ def trimfill(
     The filled model uses the test and level of ``res`` (metafor's refit uses its
     default z test and 95% level unless passed explicitly; identical for z-test fits).
     """
+    _require_rma_result(res, "trimfill")
     if not _intercept_only(res):
         raise BayesmaError("trimfill: only applicable to models without moderators")
     if estimator not in ("L0", "R0"):
@@ -713,6 +720,7 @@ def regtest(
     variance of Hedges' g contains g² (Pustejovsky & Rodgers 2019, Research Synthesis
     Methods 10:57-71); use ``predictor="sqrtninv"`` (or "ninv") instead.
     """
+    _require_rma_result(res, "regtest")
     if model not in ("rma", "lm"):
         raise BayesmaError(f"regtest: model must be 'rma' or 'lm', got {model!r}")
     if predictor not in _PREDICTOR_LABELS:
@@ -969,6 +977,7 @@ def ranktest(res: RMAResult, *, exact: bool = True) -> RankTestResult:
     BayesmaWarning
         When ties prevent the exact p-value and the normal approximation is used.
     """
+    _require_rma_result(res, "ranktest")
     yi = np.asarray(res.yi, dtype=float)
     vi = np.asarray(res.vi, dtype=float)
     n = len(yi)

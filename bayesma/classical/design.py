@@ -124,6 +124,12 @@ def _quote(col: str) -> str:
     return "`" + col.replace("`", "") + "`"
 
 
+def _plain(exc: BaseException) -> str:
+    """formulaic's message without its terminal colour codes and markers, on one line."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    return " ".join(text.replace("\u29db", "").replace("\u29da", "").split())
+
+
 def _is_categorical(s: pd.Series) -> bool:
     return not (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s))
 
@@ -168,11 +174,15 @@ def _formula_design(data: pd.DataFrame, formula: str, *, slab: str | None) -> De
         fobj = Formula(formula)
         variables = sorted(str(v) for v in fobj.required_variables)
     except Exception as exc:
-        raise DataError(f"cannot parse the moderator formula {formula!r}: {exc}") from exc
+        raise DataError(
+            f"cannot parse the moderator formula {formula!r}: {_plain(exc)}"
+        ) from exc
     require_columns(data, variables, what="moderator")
+    wrapped = set(re.findall(r"C\(\s*`?([^,`\)]+?)`?\s*[,)]", formula))
+    for v in variables:
+        _check_moderator_column(data, v, categorical=v in wrapped, slab=slab)
     keep, dropped = _drop_missing(data, variables, slab=slab)
     sub = data.loc[keep]
-    wrapped = set(re.findall(r"C\(\s*`?([^,`\)]+?)`?\s*[,)]", formula))
     for v in variables:
         s = sub[v]
         if v in wrapped or _is_categorical(s):
@@ -189,7 +199,9 @@ def _formula_design(data: pd.DataFrame, formula: str, *, slab: str | None) -> De
     try:
         mm = fobj.get_model_matrix(sub, na_action="raise")
     except Exception as exc:
-        raise DataError(f"cannot build the design matrix of {formula!r}: {exc}") from exc
+        raise DataError(
+            f"cannot build the design matrix of {formula!r}: {_plain(exc)}"
+        ) from exc
     spec = mm.model_spec
     mm = _rename(mm)
     X = mm.to_numpy(dtype=float)
@@ -233,6 +245,40 @@ def _matrix_design(data: pd.DataFrame, mods, *, slab: str | None) -> Design:
     terms = [INTERCEPT, *names]
     check_full_rank(X, terms)
     return Design(X, terms, keep, dropped, None, True, None)
+
+
+def _check_moderator_column(data: pd.DataFrame, column: str, *, categorical: bool,
+                            slab: str | None) -> None:
+    """Reject a moderator column that is entirely missing, or numbers mixed with text.
+
+    A text column whose values are mostly numbers (``"44"``, ``"52"``, ``"x"``) is almost
+    always a typo in a numeric moderator; reading it as a factor would silently fit one
+    coefficient per value. Wrap it in ``C()`` (or make it a pandas Categorical) to mean a
+    factor.
+    """
+    s = data[column]
+    if len(s) and s.isna().all():
+        raise DataError(
+            f"column {column!r} (moderator) has no values: every row is missing",
+            column=column,
+            rows=list(data.index),
+        )
+    if categorical or not (s.dtype == object or isinstance(s.dtype, pd.StringDtype)):
+        return
+    present = s.notna().to_numpy()
+    numeric = pd.to_numeric(s, errors="coerce").notna().to_numpy()
+    text = present & ~numeric
+    if text.any() and numeric.sum() >= text.sum():
+        pos = np.flatnonzero(text)
+        bad = data.index[pos]
+        raise DataError(
+            f"column {column!r} (moderator) mixes numbers and text; "
+            f"{describe_rows(data, bad, slab=slab, positions=pos)} has value "
+            f"{s.iloc[pos[0]]!r}. Fix the value, or write C({column}) in the formula (or "
+            "make the column a pandas Categorical) to treat it as categorical",
+            column=column,
+            rows=list(bad),
+        )
 
 
 def _drop_missing(data: pd.DataFrame, columns: list[str], *, slab: str | None):

@@ -48,6 +48,12 @@ SUMMARY_COLUMNS = [
 ]
 
 
+def _require_rma_result(res: Any, func: str) -> None:
+    from bayesma.classical.rma import require_rma_result
+
+    require_rma_result(res, func)
+
+
 def _fit_arrays(*args: Any, **kwargs: Any) -> RMAResult:
     """Late import of :func:`bayesma.classical.rma.fit_arrays` (avoids import cycles)."""
     from bayesma.classical.rma import fit_arrays
@@ -134,6 +140,7 @@ def leave1out(res: RMAResult) -> pd.DataFrame:
     BayesmaError
         For models with moderators (as metafor 3.8).
     """
+    _require_rma_result(res, "leave1out")
     if not _intercept_only(res):
         raise BayesmaError("leave1out: only applicable to models without moderators")
     k = int(res.k)
@@ -211,6 +218,7 @@ def influence(res: RMAResult) -> pd.DataFrame:
     TooFewStudiesError
         For k = 1.
     """
+    _require_rma_result(res, "influence")
     k = int(res.k)
     if k == 1:
         raise TooFewStudiesError("influence: stopped because k = 1")
@@ -425,6 +433,7 @@ def cumul(
         When the order column is missing or has missing values (metafor would drop
         those studies silently).
     """
+    _require_rma_result(res, "cumul")
     if not _intercept_only(res):
         raise BayesmaError("cumul: only applicable to models without moderators")
     values, name = _order_values(res, order)

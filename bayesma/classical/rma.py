@@ -43,7 +43,7 @@ from scipy import stats
 from bayesma.classical.design import INTERCEPT, build_design, check_full_rank
 from bayesma.classical.tau2 import Tau2Estimate, canonical_method, estimate_tau2
 from bayesma.data import effect_arrays, find_label_column, numeric_column, study_labels
-from bayesma.errors import BayesmaWarning, DataError, TooFewStudiesError
+from bayesma.errors import BayesmaError, BayesmaWarning, DataError, TooFewStudiesError
 
 __all__ = ["RMAResult", "canonical_test", "fit_arrays", "rma"]
 
@@ -60,6 +60,15 @@ def canonical_test(test: str) -> str:
     if t not in TESTS:
         raise DataError(f"unknown test {test!r}; choose 'z', 't' or 'knha'")
     return t
+
+
+def require_rma_result(res: Any, func: str) -> None:
+    """Raise BayesmaError unless ``res`` is an :class:`RMAResult` (the result of ``rma``)."""
+    if not isinstance(res, RMAResult):
+        raise BayesmaError(
+            f"{func}() needs a fitted model from bm.rma(...), got {type(res).__name__}; "
+            f"fit the table first: {func}(bm.rma(data))"
+        )
 
 
 def _level(level: float) -> float:
@@ -363,7 +372,13 @@ class RMAResult:
             Xn = self.design.transform(newmods)
             idx = newmods.index if isinstance(newmods, pd.DataFrame) else None
             return Xn, pd.Index(idx if idx is not None else range(Xn.shape[0]))
-        M = np.asarray(newmods, dtype=float)
+        try:
+            M = np.asarray(newmods, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise DataError(
+                "newmods must be numbers (one value per non-intercept term, or a k x p "
+                f"array) or a table of moderator columns, got {newmods!r}"
+            ) from exc
         if M.ndim == 0:
             M = M.reshape(1, 1)
         if M.ndim == 1:

@@ -642,3 +642,20 @@ def test_arrays_entry_point(bcg):
     b = exact_posterior(bcg, mu_prior=P.Normal(0, 10), tau_prior=P.HalfNormal(0.5))
     assert a.labels[0] == "Study 1" and a.classical is None
     assert_close(a.mean("tau"), b.mean("tau"), rtol=1e-14)
+
+
+@pytest.mark.parametrize("level", [-1, 0, 100, "high"])
+def test_exact_posterior_rejects_a_bad_level(level):
+    with pytest.raises(BayesmaError, match="level must be"):
+        exact_posterior(shared_data("bcg"), classical=None, level=level)
+
+
+def test_exact_posterior_level_as_percentage():
+    assert exact_posterior(shared_data("bcg"), classical=None, level=95).level == 0.95
+
+
+def test_exact_posterior_misspelt_classical_method_raises():
+    with pytest.raises(DataError, match="unknown tau\\^2 estimator 'XYZ'"):
+        exact_posterior(shared_data("bcg"), classical="XYZ")
+    with pytest.raises(DataError, match="unknown test 'nope'"):
+        exact_posterior(shared_data("bcg"), classical_test="nope")

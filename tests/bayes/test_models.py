@@ -240,6 +240,55 @@ def test_subgroups_shared_and_per_level(bcg):
     assert s.loc["mu[random]", "classical"] == pytest.approx(-0.9710, abs=1e-3)
 
 
+def _within_mcse(x, mean: float, sd: float, what: str, tol: float = 4.0) -> None:
+    """Posterior mean and sd of draws ``x`` within ``tol`` MCSE of the exact values."""
+    zm = (float(x.mean()) - mean) / float(az.mcse(x))
+    zs = (float(x.std(ddof=1)) - sd) / float(az.mcse(x, method="sd"))
+    assert abs(zm) < tol and abs(zs) < tol, f"{what}: z(mean) = {zm:.2f}, z(sd) = {zs:.2f}"
+
+
+@pytest.mark.slow
+def test_regression_and_subgroup_posteriors_match_exact(bcg):
+    """Mean and sd of every parameter against the quadrature engine (4 MCSE).
+
+    MetaRegression: mu (intercept), beta[ablat], tau, theta_new and all 13 theta_i vs
+    ``exact_posterior(mods="~ ablat")``. Subgroups: per-level mu and tau vs a separate
+    exact fit per level; shared tau: mu[level] and tau vs ``mods="~ 0 + C(alloc)"``.
+    The compiled models are those of the tests above (same structures).
+    """
+    pri = dict(mu_prior=Normal(0, 10), tau_prior=HalfNormal(0.5))
+    run = dict(draws=1000, tune=1000, progressbar=False, prior_predictive=False,
+               posterior_predictive=False, log_likelihood=False)
+    mr = MetaRegression(bcg, "~ ablat", beta_prior=Normal(0, 10), **pri).fit(random_seed=11,
+                                                                             **run)
+    ex = exact_posterior(bcg, mods="~ ablat", beta_prior=Normal(0, 10), classical=None, **pri)
+    post = mr.posterior
+    for name, x in (("mu", post["mu"]), ("beta[ablat]", post["beta"].sel(term="ablat")),
+                    ("tau", post["tau"]), ("theta_new", post["theta_new"])):
+        _within_mcse(x, ex.mean(name), ex.sd(name), f"MetaRegression {name}")
+    th_m, th_s = ex.mean("theta"), ex.sd("theta")
+    for i, lab in enumerate(mr.labels):
+        _within_mcse(post["theta"].isel(study=i), th_m[lab], th_s[lab], f"theta[{lab}]")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SamplingWarning)  # level "alternate" has k = 2
+        per = Subgroups(bcg, by="alloc", tau="per_level", **pri).fit(random_seed=12, **run)
+        shared = Subgroups(bcg, by="alloc", **pri).fit(random_seed=13, **run)
+    for lv in per.model.levels:
+        e = exact_posterior(bcg[bcg["alloc"] == lv], classical=None, **pri)
+        for name in ("mu", "tau"):
+            _within_mcse(per.posterior[name].sel(level=lv), e.mean(name), e.sd(name),
+                         f"per-level {name}[{lv}]")
+    es = exact_posterior(bcg, mods="~ 0 + C(alloc)", mu_prior=Normal(0, 10),
+                         beta_prior=Normal(0, 10), tau_prior=HalfNormal(0.5), classical=None)
+    _within_mcse(shared.posterior["tau"], es.mean("tau"), es.sd("tau"), "shared tau")
+    for lv, term in zip(shared.model.levels, es.terms, strict=True):
+        assert term == f"C(alloc)[{lv}]"
+        _within_mcse(shared.posterior["mu"].sel(level=lv), es.mean(f"beta[{term}]"),
+                     es.sd(f"beta[{term}]"), f"shared mu[{lv}]")
+    assert mr.divergences == per.divergences == shared.divergences == 0
+
+
 @pytest.mark.slow
 def test_robust_model(bcg):
     fit = RobustRandomEffects(bcg, mu_prior=Normal(0, 10), tau_prior=HalfNormal(0.5),

@@ -249,3 +249,10 @@ def test_fsn_orwin_rosenberg():
         fsn(dat, yi="nope")
     with pytest.raises(BayesmaError):
         fsn(dat, type="Other")
+
+
+@pytest.mark.parametrize("func", [trimfill, regtest, ranktest])
+@pytest.mark.parametrize("bad", [3.0, "fit"], ids=["float", "str"])
+def test_non_fit_input_is_a_typed_error(func, bad):
+    with pytest.raises(BayesmaError, match=f"{func.__name__}\\(\\) needs a fitted model"):
+        func(bad)

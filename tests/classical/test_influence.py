@@ -172,3 +172,9 @@ def test_too_few_studies():
         leave1out(res)
     with pytest.raises(TooFewStudiesError):
         influence(res)
+
+
+@pytest.mark.parametrize("func", [leave1out, influence, cumul])
+def test_non_fit_input_is_a_typed_error(func):
+    with pytest.raises(BayesmaError, match=f"{func.__name__}\\(\\) needs a fitted model"):
+        func(shared_data("bcg"))

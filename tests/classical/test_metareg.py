@@ -621,3 +621,30 @@ def test_build_design_intercept_only():
 def test_r2_is_none_without_intercept_or_moderators():
     assert rma(shared_data("bcg")).r2 is None
     assert rma(shared_data("bcg"), mods="~ ablat").r2 is not None
+
+
+def test_all_missing_moderator_names_the_column():
+    dat = shared_data("bcg")
+    dat["ablat"] = np.nan
+    with pytest.raises(DataError, match="column 'ablat' \\(moderator\\) has no values") as err:
+        build_design(dat, "~ ablat")
+    assert err.value.column == "ablat"
+
+
+def test_numbers_mixed_with_text_in_a_moderator_are_not_read_as_a_factor():
+    dat = shared_data("bcg")
+    dat["ablat"] = dat["ablat"].astype(object).where(dat.index != 2, "x")
+    with pytest.raises(DataError, match=r"'ablat'.*mixes numbers and text; row 2 "
+                       r"\(study 'Rosenthal et al'\) has value 'x'") as err:
+        rma(dat, mods="~ ablat")
+    assert err.value.rows == [2]
+    with pytest.raises(DataError, match="mixes numbers and text"):
+        build_design(dat, ["ablat"])
+    # asking for a factor explicitly is allowed
+    assert "C(ablat)[T.x]" in build_design(dat, "~ C(ablat)").terms
+
+
+def test_formula_parse_error_has_no_terminal_colour_codes():
+    with pytest.raises(DataError, match="cannot parse the moderator formula") as err:
+        build_design(shared_data("bcg"), "~ ablat +")
+    assert "\x1b" not in str(err.value) and "\n" not in str(err.value)

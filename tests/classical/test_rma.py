@@ -390,3 +390,16 @@ def test_with_settings_refits_level():
     assert r90.ci_low > res.ci_low
     assert_close(r90.estimate, res.estimate)
     assert res.with_settings(measure="RR").measure == "RR"
+
+
+def test_predict_with_text_newmods_is_a_data_error():
+    res = rma(shared_data("bcg"), mods="~ ablat")
+    with pytest.raises(DataError, match="newmods must be numbers"):
+        res.predict(newmods="x")
+
+
+def test_require_rma_result_rejects_other_objects():
+    from bayesma.classical.rma import require_rma_result
+
+    with pytest.raises(BayesmaError, match=r"leave1out\(\) needs a fitted model from bm.rma"):
+        require_rma_result(shared_data("bcg"), "leave1out")
