@@ -12,6 +12,7 @@ import pytest
 from matplotlib.lines import Line2D
 from matplotlib.patches import Polygon, Rectangle
 from matplotlib.text import Text
+from plot_checks import fmt, fmt_ci
 from scipy import stats
 
 import bayesma as bm
@@ -23,18 +24,6 @@ from bayesma.priors import HalfNormal, Normal
 BCG_ARMS = {"ai": "tpos", "bi": "tneg", "ci": "cpos", "di": "cneg"}
 
 
-def fmt(x: float, digits: int = 2) -> str:
-    s = f"{x:.{digits}f}"
-    if s.startswith("-") and float(s) == 0:
-        s = s[1:]
-    return s.replace("-", "\u2212")
-
-
-def fmt_ci(est: float, lo: float, hi: float, digits: int = 2) -> str:
-    return f"{fmt(est, digits)} [{fmt(lo, digits)}, {fmt(hi, digits)}]"
-
-
-
 @pytest.fixture(autouse=True)
 def _close_figures():
     """Figures are pyplot-managed once pyplot is imported: close them after each test."""
@@ -42,6 +31,7 @@ def _close_figures():
     plt = sys.modules.get("matplotlib.pyplot")
     if plt is not None:
         plt.close("all")
+
 
 @pytest.fixture(scope="module")
 def bcg():

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.text import Annotation, Text
+from plot_checks import drawn_texts
 
 import bayesma as bm
 from bayesma.bayes.exact import exact_posterior
@@ -22,26 +23,6 @@ from bayesma.plots import (
 )
 from bayesma.plots.prior_posterior import posterior_density
 from bayesma.priors import Flat, HalfCauchy, HalfNormal, Jeffreys, Normal
-
-
-def drawn_texts(fig) -> list[Text]:
-    """Visible, non-empty texts that are drawn (tick labels only within the view limits)."""
-    ticklabels, drawn = set(), []
-    for ax in fig.axes:
-        for axis in (ax.xaxis, ax.yaxis):
-            lo, hi = sorted(axis.get_view_interval())
-            span = hi - lo
-            for tick, loc in zip(axis.get_major_ticks(), axis.get_majorticklocs(),
-                                 strict=False):
-                for lab in (tick.label1, tick.label2):
-                    ticklabels.add(id(lab))
-                    if (lo - 1e-9 * span <= loc <= hi + 1e-9 * span and lab.get_visible()
-                            and tick.get_visible() and lab.get_text().strip()):
-                        drawn.append(lab)
-    for t in fig.findobj(Text):
-        if id(t) not in ticklabels and t.get_visible() and t.get_text().strip():
-            drawn.append(t)
-    return drawn
 
 
 def check_figure(fig, *, overlap: bool = True) -> None:
@@ -72,6 +53,7 @@ def _close_figures():
     plt = sys.modules.get("matplotlib.pyplot")
     if plt is not None:
         plt.close("all")
+
 
 @pytest.fixture(scope="module")
 def bcg():

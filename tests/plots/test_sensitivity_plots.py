@@ -7,7 +7,7 @@ import itertools
 
 import numpy as np
 import pytest
-from matplotlib.text import Text
+from plot_checks import drawn_texts, fmt_ci
 
 import bayesma as bm
 from bayesma.errors import BayesmaError
@@ -19,39 +19,6 @@ from bayesma.sensitivity import (
     sensitivity_subsets,
     tau_prior_set,
 )
-
-MINUS = "\u2212"
-
-
-def fmt(x: float, digits: int = 2) -> str:
-    s = f"{x:.{digits}f}"
-    if s.startswith("-") and float(s) == 0:
-        s = s[1:]
-    return s.replace("-", MINUS)
-
-
-def fmt_ci(est: float, lo: float, hi: float) -> str:
-    return f"{fmt(est)} [{fmt(lo)}, {fmt(hi)}]"
-
-
-def drawn_texts(fig) -> list[Text]:
-    """Visible, non-empty texts that are drawn (tick labels only within the view limits)."""
-    ticklabels, drawn = set(), []
-    for ax in fig.axes:
-        for axis in (ax.xaxis, ax.yaxis):
-            lo, hi = sorted(axis.get_view_interval())
-            span = hi - lo
-            for tick, loc in zip(axis.get_major_ticks(), axis.get_majorticklocs(),
-                                 strict=False):
-                for lab in (tick.label1, tick.label2):
-                    ticklabels.add(id(lab))
-                    if (lo - 1e-9 * span <= loc <= hi + 1e-9 * span and lab.get_visible()
-                            and tick.get_visible() and lab.get_text().strip()):
-                        drawn.append(lab)
-    for t in fig.findobj(Text):
-        if id(t) not in ticklabels and t.get_visible() and t.get_text().strip():
-            drawn.append(t)
-    return drawn
 
 
 def check_figure(fig) -> None:
