@@ -38,6 +38,9 @@ _LAZY: dict[str, str] = {
     # Bayesian engine
     "exact_posterior": "bayesma.bayes",
     "ExactPosterior": "bayesma.bayes",
+    "exact_subgroups": "bayesma.bayes",
+    "ExactSubgroups": "bayesma.bayes",
+    "Posterior": "bayesma.bayes",
     "RandomEffects": "bayesma.bayes",
     "MetaRegression": "bayesma.bayes",
     "Subgroups": "bayesma.bayes",

@@ -9,22 +9,36 @@
     bayesma datasets                                         # bundled datasets
     bayesma --version
 
-Errors (an invalid spec, a missing file or column, bad data) print one line and a hint
-on stderr and exit with status 1; no traceback.
+Errors (an invalid spec, a missing file or column, bad data, an unusable output folder)
+print one line and a hint on stderr and exit with status 1; no traceback. Ctrl-C exits
+with status 130 and leaves no partial output folder.
+
+``bayesma fit`` writes into a temporary folder beside ``--out`` and moves it into place at
+the end; it refuses a folder holding files bayesma did not write unless ``--overwrite``,
+and a lock file stops two runs from writing into one folder
+(:class:`bayesma.report.OutputFolder`). ``bayesma check`` only validates: it reads the
+spec, the data and the filters (parsed, never evaluated as code) and fits nothing.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
+import pandas as pd
 import typer
 
-from bayesma import __version__
+from bayesma import __version__, effect_sizes
+from bayesma import datasets as ds
 from bayesma.errors import BayesmaError, SpecError
+from bayesma.pipeline import run_analysis
+from bayesma.report import OutputFolder, csv_safe, write_outputs
+from bayesma.spec import load_spec
 
 __all__ = ["app", "main"]
 
@@ -39,6 +53,8 @@ app = typer.Typer(
 
 #: Exit status of input errors (invalid spec, missing file, bad data).
 EXIT_INPUT = 1
+#: Exit status after Ctrl-C (128 + SIGINT, as shells report it).
+EXIT_INTERRUPTED = 130
 
 
 def _err(text: str) -> None:
@@ -72,8 +88,14 @@ def _guard(func: Callable[[], Any]) -> Any:
         raise _fail(f"permission denied: {exc.filename or exc}") from None
     except IsADirectoryError as exc:
         raise _fail(f"is a directory: {exc.filename or exc}") from None
+    except NotADirectoryError as exc:
+        raise _fail(f"not a folder (a part of the path is a file): {exc.filename or exc}"
+                    ) from None
+    except FileExistsError as exc:
+        raise _fail(f"already exists: {exc.filename or exc}") from None
     except KeyboardInterrupt:
-        raise _fail("interrupted") from None
+        _err("error: interrupted (Ctrl-C); no output written")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except BrokenPipeError:
         # output piped into e.g. `head` that closed early: stop quietly (see the Python
         # docs, "Note on SIGPIPE"), sending the rest of stdout to /dev/null
@@ -121,34 +143,35 @@ def fit(
     chains: Annotated[int | None, typer.Option(help="Number of chains (overrides the spec).")
                       ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Write into an output folder that holds files bayesma did not "
+        "write (they stay; files of the same name are replaced).")] = False,
 ) -> None:
-    """Run an analysis spec and write tables, figures, posterior and report.html."""
+    """Run an analysis spec and write tables, figures, posterior and report.html.
+
+    The outputs are written into a temporary folder and moved into place at the end, so
+    an interrupted run leaves the output folder as it was."""
     if engine is not None and engine not in ("exact", "mcmc"):
         raise _fail(f"--engine must be 'exact' or 'mcmc', got {engine!r}")
 
     def run() -> None:
-        import time
-        import warnings
-
-        from bayesma.spec import load_spec, run_spec
-
         t0 = time.perf_counter()
         overrides = {"engine": engine, "seed": seed, "draws": draws, "tune": tune,
                      "chains": chains}
         sp = load_spec(spec, overrides=overrides)
         target = out if out is not None else Path("out") / sp.name
+        option = "--out" if out is not None else "output folder"
+        OutputFolder(target, overwrite=overwrite, option=option).check()  # fail before fitting
         say = (lambda _m: None) if quiet else (lambda m: _err(f"· {m}"))
         say(f"{sp.title} — {len(sp.outcomes)} outcome(s), engine {sp.engine}")
         interactive = sys.stderr.isatty() and not quiet
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            result = run_spec(sp, out=None, progress=say, progressbar=interactive)
+            result = run_analysis(sp, progress=say, progressbar=interactive)
             result.meta["command"] = "bayesma " + " ".join(sys.argv[1:]) if (
                 Path(sys.argv[0]).name == "bayesma") else _command(spec, out, overrides)
-            from bayesma.report import write_outputs
-
             say(f"writing outputs to {target}")
-            write_outputs(result, target, say=say)
+            write_outputs(result, target, say=say, overwrite=overwrite, option=option)
         for o in result.outcomes:
             for note in o.notes:
                 if not quiet:
@@ -173,11 +196,12 @@ def _command(spec: Path, out: Path | None, overrides: dict[str, Any]) -> str:
 def check(
     spec: Annotated[Path, typer.Argument(help="Analysis spec (TOML).")],
 ) -> None:
-    """Validate a spec (keys, types, data file, columns, priors) without running it."""
+    """Validate a spec (keys, types, data file, columns, filters, priors) without running it.
+
+    Nothing is fitted and nothing in the spec is evaluated as code: filters and formulas
+    are parsed by bayesma's own grammar."""
 
     def run() -> None:
-        from bayesma.spec import load_spec
-
         sp = load_spec(spec)
         for o in sp.outcomes:
             pri = "; ".join(f"{k} ~ {p.describe()}" for k, p in o.priors.items())
@@ -219,12 +243,16 @@ def escalc(
     and take the column names of IN.csv."""
 
     def run() -> None:
-        import pandas as pd
-
-        from bayesma.effect_sizes import escalc as _escalc
-
         if not infile.exists():
             raise FileNotFoundError(2, "No such file", str(infile))
+        if infile.is_dir():
+            raise _fail(f"IN.csv {infile} is a folder, not a CSV file")
+        if outfile.exists() and outfile.is_dir():
+            raise _fail(f"OUT.csv {outfile} is a folder; give a file name",
+                        f"e.g. {outfile / 'effect_sizes.csv'}")
+        if outfile.exists() and outfile.resolve() == infile.resolve():
+            raise _fail(f"OUT.csv {outfile} is the input file; escalc never overwrites its "
+                        "input", "give another output file, e.g. with_effect_sizes.csv")
         df = pd.read_csv(infile)
         cols = {k: v for k, v in dict(m1i=m1i, sd1i=sd1i, n1i=n1i, m2i=m2i, sd2i=sd2i,
                                       n2i=n2i, ai=ai, bi=bi, ci=ci, di=di, ri=ri, ni=ni,
@@ -236,10 +264,16 @@ def escalc(
         names = tuple(x.strip() for x in var_names.split(","))
         if len(names) != 2 or not all(names):
             raise _fail(f"--var-names needs two names, got {var_names!r}", "e.g. yi,vi")
-        res = _escalc(measure, df, **cols, add=add, to=to, drop00=drop00, vtype=vtype,
+        res = effect_sizes.escalc(measure, df, **cols, add=add, to=to, drop00=drop00, vtype=vtype,
                       var_names=names, slab=slab)
+        for parent in outfile.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise _fail(f"OUT.csv {outfile}: {parent} is a file, so it cannot "
+                                "hold OUT.csv")
+                break
         outfile.parent.mkdir(parents=True, exist_ok=True)
-        res.to_csv(outfile, index=False)
+        csv_safe(res).to_csv(outfile, index=False)
         _err(f"{len(res)} rows, measure {measure.upper()}: wrote {outfile}")
 
     _guard(run)
@@ -255,8 +289,6 @@ def datasets(
     """List the bundled example datasets (or show one with its citation)."""
 
     def run() -> None:
-        from bayesma import datasets as ds
-
         if name is not None:
             meta = ds.info(name)
             df = ds.load(name)

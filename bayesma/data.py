@@ -8,15 +8,19 @@ got -0.02``. Nothing is coerced or dropped silently.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Hashable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from bayesma.errors import DataError, TooFewStudiesError
+from bayesma.errors import DataError, NonIntegerCountWarning, TooFewStudiesError
 
 __all__ = [
     "LABEL_CANDIDATES",
+    "MAX_ABS_EFFECT",
+    "VARIANCE_RANGE",
+    "check_effect_range",
     "describe_rows",
     "effect_arrays",
     "find_label_column",
@@ -24,16 +28,30 @@ __all__ = [
     "require_columns",
     "require_k",
     "study_labels",
+    "warn_non_integer",
 ]
 
 #: Column names recognised as study labels, in order of preference.
 LABEL_CANDIDATES = ("slab", "study_label", "label", "author", "authors", "study", "trial")
+
+#: Largest |yi| accepted: squares and weighted sums of larger values overflow in double
+#: precision (1e300 ** 2 = inf), so such values are refused with a DataError instead.
+MAX_ABS_EFFECT = 1e100
+#: Accepted range of sampling variances: 1/vi and its powers (the weights of the tau²
+#: estimators, up to w³) must stay finite and non-zero in double precision.
+VARIANCE_RANGE = (1e-100, 1e100)
 
 
 def require_columns(df: pd.DataFrame, columns: Sequence[str], *, what: str = "") -> None:
     """Raise DataError if any of ``columns`` is not in ``df``."""
     if not isinstance(df, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, got {type(df).__name__}")
+    if isinstance(df.columns, pd.MultiIndex):
+        raise DataError(
+            f"data has hierarchical (MultiIndex) columns with {df.columns.nlevels} levels; "
+            "flatten them to one name per column first, "
+            "e.g. df.columns = ['_'.join(map(str, c)) for c in df.columns]"
+        )
     missing = [c for c in columns if c not in df.columns]
     if missing:
         role = f" ({what})" if what else ""
@@ -42,6 +60,8 @@ def require_columns(df: pd.DataFrame, columns: Sequence[str], *, what: str = "")
             f"{', '.join(map(str, df.columns))}",
             column=missing[0],
         )
+    if df.columns.is_unique:
+        return
     counts = df.columns.value_counts()
     dup = [c for c in columns if counts.get(c, 0) > 1]
     if dup:
@@ -217,12 +237,104 @@ def effect_arrays(
     errors must be > 0; NaN raises. Errors name the column and the row.
     """
     require_columns(df, [yi], what="effect sizes")
+    if len(df) == 0:
+        raise DataError(
+            "the study table has no rows (only a header?); give one row per study",
+            column=yi,
+        )
     y = numeric_column(df, yi, what="effect sizes", slab=slab)
     if sei is not None:
-        v = numeric_column(df, sei, what="standard errors", positive=True, slab=slab) ** 2
+        se = numeric_column(df, sei, what="standard errors", positive=True, slab=slab)
+        v = se**2
+        vcol = sei
     else:
         v = numeric_column(df, vi, what="sampling variances", positive=True, slab=slab)
+        vcol = vi
+    check_effect_range(y, v, df=df, yi=yi, vi=vcol, slab=slab, sei=sei is not None)
     return y, v
+
+
+def check_effect_range(
+    y: np.ndarray,
+    v: np.ndarray,
+    *,
+    df: pd.DataFrame | None = None,
+    yi: str = "yi",
+    vi: str = "vi",
+    slab: str | None = None,
+    labels: Sequence[str] | None = None,
+    sei: bool = False,
+) -> None:
+    """Refuse effect sizes and variances whose arithmetic overflows in double precision.
+
+    ``|yi|`` must not exceed :data:`MAX_ABS_EFFECT` and ``vi`` must lie in
+    :data:`VARIANCE_RANGE` (e.g. ``vi = 1e-300`` gives infinite weights and ``yi = 1e300``
+    an infinite Q). Rows are named by their index label (``df`` given) or by their
+    position and study label (arrays).
+
+    Raises
+    ------
+    DataError
+        Naming the column and the first offending rows, with a hint to rescale.
+    """
+    lo, hi = VARIANCE_RANGE
+    checks = (
+        (yi, np.abs(y) > MAX_ABS_EFFECT, y,
+         f"is too large in magnitude (|yi| > {MAX_ABS_EFFECT:g}) to compute with"),
+        (vi, (v < lo) | (v > hi), np.sqrt(v) if sei else v,
+         f"is outside [{lo:g}, {hi:g}] (as a variance): weights 1/vi would overflow "
+         "or vanish in double precision"),
+    )  # fmt: skip
+    for column, mask, values, rule in checks:
+        if not np.any(mask):
+            continue
+        pos = np.flatnonzero(mask)
+        if df is not None:
+            rows = list(df.index[pos])
+            where = describe_rows(df, rows, slab=slab, positions=list(pos))
+        else:
+            rows = [int(i) for i in pos]
+            where = ", ".join(
+                f"position {i}" + (f" (study {labels[i]!r})" if labels is not None else "")
+                for i in rows[:5]
+            )
+        raise DataError(
+            f"column {column!r}: {where} has value {values[pos[0]]:g}, which {rule}; "
+            "express the effect sizes in other units (rescale yi and vi together)",
+            column=column,
+            rows=rows,
+        )
+
+
+def warn_non_integer(
+    df: pd.DataFrame,
+    column: str,
+    x: np.ndarray,
+    *,
+    what: str = "",
+    slab: str | None = None,
+    stacklevel: int = 3,
+) -> None:
+    """Warn (:class:`NonIntegerCountWarning`) when counts are not whole numbers.
+
+    metafor's ``escalc`` accepts fractional counts and sample sizes (e.g. from imputed
+    or adjusted data) and so does bayesma, but never silently: the warning names the
+    column and the rows.
+    """
+    with np.errstate(invalid="ignore"):
+        mask = np.isfinite(x) & (np.abs(x - np.round(x)) > 1e-8)
+    if not mask.any():
+        return
+    pos = np.flatnonzero(mask)
+    role = f" ({what})" if what else ""
+    where = describe_rows(df, list(df.index[pos]), slab=slab, positions=list(pos))
+    warnings.warn(
+        f"column {column!r}{role} holds counts that are not whole numbers: {where} has "
+        f"value {x[pos[0]]:g}; they are used as given (as metafor does); check the data "
+        "if they should be counts",
+        NonIntegerCountWarning,
+        stacklevel=stacklevel,
+    )
 
 
 def require_k(k: int, minimum: int, *, method: str) -> None:

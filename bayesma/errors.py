@@ -63,3 +63,15 @@ class DroppedRowsWarning(BayesmaWarning):
 
 class SamplingWarning(BayesmaWarning):
     """MCMC diagnostics (divergences, r_hat, ESS) indicate an unreliable fit."""
+
+
+class PriorScaleWarning(BayesmaWarning):
+    """A prior is informative relative to a moderator's range or the scale of the effects."""
+
+
+class NonIntegerCountWarning(BayesmaWarning):
+    """Counts or sample sizes that are not whole numbers (accepted, as metafor does).
+
+    The message names the column and the rows, so a data-entry error (a mean typed into
+    a count column) is seen rather than silently analysed.
+    """

@@ -49,10 +49,10 @@ def accuracy() -> str:
     log marginal likelihood, densities, Bayes factors)."""
     import json
 
-    shared = Path(__file__).resolve().parents[1].parent / "shared"
-    ref_dir = shared / "bayes_reference"
+    shared = Path(__file__).resolve().parents[1] / "tests" / "reference"
+    ref_dir = shared / "bayes"
     if not ref_dir.is_dir():
-        return "  (../shared/bayes_reference not found)"
+        return "  (tests/reference/bayes not found)"
     priors = {"halfnormal_0.5": bm.priors.HalfNormal(0.5),
               "halfcauchy_0.5": bm.priors.HalfCauchy(0.5),
               "uniform_0_10": bm.priors.Uniform(0.0, 10.0)}
@@ -119,10 +119,10 @@ def main() -> None:
         t_twin = timed(with_twin, max(rep // 5, 3))
         t_tree = timed(lambda post=post: post.to_datatree(4000, random_seed=0),
                        max(rep // 5, 3))
-        lines.append(f"{name:18s} {post._quad.u.size:6d} {t_build * 1e3:7.2f}ms "
+        lines.append(f"{name:18s} {post.n_nodes:6d} {t_build * 1e3:7.2f}ms "
                      f"{t_full * 1e3:11.2f}ms {t_twin * 1e3:9.1f}ms {t_tree * 1e3:9.1f}ms")
         print(lines[-1], flush=True)
-    lines += ["", "accuracy against ../shared/bayes_reference (all datasets x 3 tau priors):"]
+    lines += ["", "accuracy against tests/reference/bayes (all datasets x 3 tau priors):"]
     lines.append(accuracy())
     text = "\n".join(lines) + "\n"
     OUT.write_text(text)

@@ -56,7 +56,7 @@ from bayesma.priors import (  # noqa: E402
     Uniform,
 )
 
-DATA = ROOT.parent / "shared" / "data"
+DATA = ROOT / "tests" / "reference" / "data"
 OUT = ROOT / "benchmarks" / "results" / "bayes_mcmc.txt"
 REAL = ["bangertdrowns2004", "bcg", "hackshaw1998", "molloy2014", "normand1999",
         "raudenbush1985", "yusuf1985"]

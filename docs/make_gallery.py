@@ -1,8 +1,13 @@
-"""Render the docs/img figures of bayesma.plots."""
-import matplotlib; matplotlib.use("Agg")
+"""Render the docs/img figures of bayesma.plots (run from the repository root).
+
+bayesma draws on a standalone Agg canvas unless pyplot is imported, so no backend is set.
+"""
+
 import bayesma as bm
 from bayesma.bayes.exact import exact_posterior
+from bayesma.bayes.subgroups import exact_subgroups
 from bayesma.priors import HalfNormal, Normal
+
 OUT = "docs/img/"
 bcg = bm.datasets.load("bcg")
 post = exact_posterior(bcg, mu_prior=Normal(0, 10), tau_prior=HalfNormal(0.5))
@@ -11,7 +16,8 @@ bm.forest_plot(post, arm_columns=arms, arm_labels=("Vaccinated", "Not vaccinated
                labels=("Favours vaccine", "Favours control"),
                title="BCG vaccine and tuberculosis: posterior forest plot",
                save=OUT + "forest_bcg.png")
-bm.forest_plot(post, subgroup="alloc", sort_by="year", columns=[("Year", "year")],
+by_alloc = exact_subgroups(bcg, by="alloc", mu_prior=Normal(0, 10), tau_prior=HalfNormal(0.5))
+bm.forest_plot(by_alloc, sort_by="year", columns=[("Year", "year")],
                labels=("Favours vaccine", "Favours control"),
                title="BCG vaccine by treatment allocation",
                save=OUT + "forest_subgroups.png")
@@ -35,3 +41,7 @@ reg = exact_posterior(bcg, mods="~ ablat", mu_prior=Normal(0, 10), tau_prior=Hal
 bm.regression_plot(reg, show=("studies", "bayes", "classical", "prediction"),
                    xlabel="Absolute latitude (degrees)",
                    title="BCG vaccine efficacy and latitude", save=OUT + "regression_bcg.png")
+sweep = bm.prior_sensitivity(bcg, tau_priors="weakly informative", progress=False)
+bm.sensitivity_plot(sweep, save=OUT + "sensitivity_priors.png")
+bm.leave1out_plot(bm.bayes_leave1out(bcg, mu_prior=Normal(0, 10), tau_prior=HalfNormal(0.5)),
+                  save=OUT + "leave1out.png")

@@ -177,3 +177,146 @@ def _in_tmp(tmp_path, monkeypatch):
 def test_fit_rejects_bad_numbers(tmp_path, opt):
     r = invoke("fit", ROOT / "models" / "bcg.toml", opt, "0", "--out", tmp_path / "x")
     assert_one_line_error(r, "must be >= 1")
+
+
+# ------------------------------------------------------------------------ issue 9: data safety
+
+
+def _slim(tmp_path: Path, text: str = SLIM) -> Path:
+    spec = tmp_path / "slim.toml"
+    spec.write_text(text)
+    return spec
+
+
+def test_check_never_evaluates_a_hostile_filter(tmp_path):
+    marker = tmp_path / "pwned"
+    spec = _slim(tmp_path, SLIM.replace(
+        'dataset = "bcg"', f"dataset = \"bcg\"\nfilter = \"year > "
+        f"@pd.io.common.os.system('touch {marker}')\""))
+    r = invoke("check", spec)
+    assert_one_line_error(r, "data.filter")
+    assert not marker.exists()
+    r = invoke("fit", spec, "--out", tmp_path / "o")
+    assert_one_line_error(r, "data.filter")
+    assert not marker.exists() and not (tmp_path / "o").exists()
+
+
+def test_fit_refuses_a_foreign_folder_unless_overwrite(tmp_path):
+    spec = _slim(tmp_path)
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.docx").write_text("years of work")
+    assert_one_line_error(invoke("fit", spec, "--out", out), "--out", "not empty",
+                          "--overwrite")
+    assert sorted(p.name for p in out.iterdir()) == ["thesis.docx"]
+    r = invoke("fit", spec, "--out", out, "--overwrite", "-q")
+    assert r.exit_code == 0, r.output
+    assert (out / "thesis.docx").read_text() == "years of work"
+    assert (out / "report.html").exists()
+
+
+def test_refit_leaves_no_stale_outputs_and_no_temporary_folders(tmp_path):
+    out = tmp_path / "res"
+    spec = _slim(tmp_path, SLIM.replace("forest = false\n", ""))
+    r = invoke("fit", spec, "--out", out, "-q")
+    assert r.exit_code == 0, r.output
+    assert (out / "forest.png").exists() and (out / ".bayesma-manifest.json").exists()
+    spec = _slim(tmp_path)  # forest = false now
+    r = invoke("fit", spec, "--out", out, "-q")
+    assert r.exit_code == 0, r.output
+    assert not (out / "forest.png").exists() and not (out / "forest.pdf").exists()
+    assert (out / "report.html").exists()
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".res.")]
+    assert leftovers == []
+
+
+def test_ctrl_c_exits_130_and_leaves_no_partial_folder(tmp_path, monkeypatch):
+    import bayesma.report.files as files
+
+    spec = _slim(tmp_path)
+    out = tmp_path / "res"
+    assert invoke("fit", spec, "--out", out, "-q").exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def interrupted(*_a, **_k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(files, "summary_markdown", interrupted)  # mid-way through writing
+    r = invoke("fit", spec, "--out", out, "--seed", "9")
+    assert r.exit_code == 130
+    assert "interrupted" in r.stderr and "Traceback" not in r.output
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # old run intact
+    assert [p.name for p in tmp_path.iterdir() if ".bayesma-" in p.name] == []
+    new = tmp_path / "new"
+    assert invoke("fit", spec, "--out", new).exit_code == 130
+    assert not new.exists()
+
+
+def test_a_lock_stops_a_second_run_into_the_same_folder(tmp_path):
+    import os
+
+    spec = _slim(tmp_path)
+    out = tmp_path / "res"
+    lock = tmp_path / ".res.bayesma.lock"
+    lock.write_text(f"{os.getpid()}\n")  # a live process holds it
+    assert_one_line_error(invoke("fit", spec, "--out", out), "another bayesma run")
+    assert not out.exists()
+    lock.write_text("999999999\n")  # a dead process: stale lock, taken over
+    r = invoke("fit", spec, "--out", out, "-q")
+    assert r.exit_code == 0, r.output
+    assert not lock.exists()
+
+
+def test_out_at_a_file_or_under_a_file_is_one_line(tmp_path):
+    spec = _slim(tmp_path)
+    f = tmp_path / "taken.txt"
+    f.write_text("x")
+    for target in (f, f / "sub"):
+        r = invoke("fit", spec, "--out", target)
+        assert_one_line_error(r, "--out")
+        assert "unexpected" not in r.stderr and "bug" not in r.stderr
+    assert f.read_text() == "x"
+
+
+def test_binary_spec_is_one_line(tmp_path):
+    p = tmp_path / "data.toml"
+    p.write_bytes(bytes(range(256)))
+    for cmd in ("check", "fit"):
+        r = invoke(cmd, p)
+        assert_one_line_error(r, "not a text file")
+        assert "unexpected" not in r.stderr
+
+
+def test_escalc_refuses_to_overwrite_its_input(tmp_path):
+    df = bm.datasets.load("bcg").drop(columns=["yi", "vi"])
+    src = tmp_path / "in.csv"
+    df.to_csv(src, index=False)
+    before = src.read_bytes()
+    r = invoke("escalc", "RR", src, src, "--ai", "tpos", "--bi", "tneg", "--ci", "cpos",
+               "--di", "cneg")
+    assert_one_line_error(r, "input")
+    assert src.read_bytes() == before
+    (tmp_path / "sub").mkdir()
+    r = invoke("escalc", "RR", src, tmp_path / "sub" / ".." / "in.csv", "--ai", "tpos",
+               "--bi", "tneg", "--ci", "cpos", "--di", "cneg")
+    assert_one_line_error(r, "input")
+    assert src.read_bytes() == before
+
+
+def test_escalc_output_neutralises_formula_cells(tmp_path):
+    df = bm.datasets.load("bcg").drop(columns=["yi", "vi"])
+    df.loc[0, "author"] = "=HYPERLINK(\"http://x\")"
+    src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
+    df.to_csv(src, index=False)
+    r = invoke("escalc", "RR", src, dst, "--ai", "tpos", "--bi", "tneg", "--ci", "cpos",
+               "--di", "cneg")
+    assert r.exit_code == 0, r.output
+    got = pd.read_csv(dst)
+    assert got.loc[0, "author"].startswith("'=")
+    assert (got["yi"] < 0).any()  # numbers stay numbers
+
+
+def test_bad_command_line_value_blames_the_command_line(tmp_path):
+    r = invoke("fit", ROOT / "models" / "bcg.toml", "--draws", "0", "--out", tmp_path / "x")
+    assert_one_line_error(r, "command line", "--draws")
+    assert "bcg.toml" not in r.stderr

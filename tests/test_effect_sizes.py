@@ -686,3 +686,45 @@ def test_conversion_round_trip_property(r, v, n1, n2) -> None:
     rr = d_to_r(r * 3, v, n1i=n1, n2i=n2)
     assert abs(rr.yi) < 1 and np.sign(rr.yi) == np.sign(r)
     assert rr.vi > 0
+
+
+# --------------------------------------------------------------- issue 9: fractional counts
+@pytest.mark.parametrize(
+    ("measure", "table", "args", "column"),
+    [
+        ("OR", {"ai": [1.5, 2], "bi": [10, 10], "ci": [2, 3], "di": [10, 10]},
+         {"ai": "ai", "bi": "bi", "ci": "ci", "di": "di"}, "ai"),
+        ("RR", {"ai": [1, 2], "n1i": [11, 12.25], "ci": [2, 3], "n2i": [12, 13]},
+         {"ai": "ai", "n1i": "n1i", "ci": "ci", "n2i": "n2i"}, "n1i"),
+        ("SMD", {"m1i": [1, 2], "sd1i": [1, 1], "n1i": [10, 10], "m2i": [0, 0],
+                 "sd2i": [1, 1], "n2i": [10, 9.5]},
+         {"m1i": "m1i", "sd1i": "sd1i", "n1i": "n1i", "m2i": "m2i", "sd2i": "sd2i",
+          "n2i": "n2i"}, "n2i"),
+        ("ZCOR", {"ri": [0.1, 0.3], "ni": [20.5, 30]}, {"ri": "ri", "ni": "ni"}, "ni"),
+    ],
+)  # fmt: skip
+def test_fractional_counts_are_used_with_a_warning(measure, table, args, column):
+    from bayesma.errors import NonIntegerCountWarning
+
+    df = pd.DataFrame(table)
+    with pytest.warns(NonIntegerCountWarning, match=f"column '{column}'.*row [01]"):
+        out = bm.escalc(measure, data=df, **args)
+    assert np.isfinite(out["yi"]).all()  # used as given, as metafor
+
+
+def test_whole_counts_give_no_fraction_warning():
+    from bayesma.errors import NonIntegerCountWarning
+
+    df = pd.DataFrame({"ai": [1.0, 2], "bi": [10, 10], "ci": [2, 3], "di": [10, 10]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NonIntegerCountWarning)
+        bm.escalc("OR", data=df, ai="ai", bi="bi", ci="ci", di="di")
+
+
+def test_escalc_records_its_column_mapping():
+    """Forest plots and tables read the arm data by the user's column names."""
+    import bayesma as bm
+
+    dat = bm.escalc("RR", data=bm.datasets.load("bcg"), ai="tpos", bi="tneg", ci="cpos",
+                    di="cneg")
+    assert dat.attrs["columns"] == {"ai": "tpos", "bi": "tneg", "ci": "cpos", "di": "cneg"}

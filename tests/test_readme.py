@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 
 import pytest
 from conftest import ROOT
@@ -33,3 +34,23 @@ def test_quick_start_runs(tmp_path, monkeypatch):
     assert post.classical.tau2 == pytest.approx(namespace["res"].tau2, rel=1e-6)
     assert fit.posterior["theta"].sizes["study"] == 13
     assert (tmp_path / "forest.png").stat().st_size > 10_000
+
+
+def test_setup_works_without_python312_on_the_path():
+    """Issue 9 item 5: a set-up step for machines where ``python3.12`` is not on the PATH,
+    in the README and in docs/getting-started; the tests need nothing outside the repo."""
+    for path in (ROOT / "README.md", ROOT / "docs" / "getting-started.md"):
+        text = path.read_text()
+        assert "uv venv --seed --python 3.12" in text, path
+        assert "$(pyenv root)/versions/3.12.1/bin/python3.12 -m venv" in text, path
+        assert "../shared" not in text, path
+    assert "tests/reference/" in (ROOT / "README.md").read_text()
+
+
+def test_ci_runs_the_readme_command_in_parallel():
+    """CI runs exactly ``pytest``; pyproject makes it parallel with pytest-xdist."""
+    cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert any(d.startswith("pytest-xdist") for d in cfg["project"]["optional-dependencies"]["dev"])
+    assert "-n auto" in cfg["tool"]["pytest"]["ini_options"]["addopts"]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert ci.rstrip().splitlines()[-1] == "pytest"

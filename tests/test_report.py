@@ -209,3 +209,165 @@ def test_formatting_helpers():
     assert fmt_p(0.0001) == "< 0.001" and fmt_p(0.0123) == "0.012"
     assert p_text(0.0001) == "p < 0.001" and p_text(0.5) == "p = 0.500"
     assert fmt_prob(0.9999) == "> 0.999" and fmt_prob(0.5) == "0.500"
+
+
+# ------------------------------------------------------------------------ issue 9
+
+
+HOSTILE_TEXT = '<script>alert(1)</script> **bold** [link](http://x) | pipe'
+
+INJECT = """\
+title = "{title}"
+description = "{title}"
+[data]
+path = "{path}"
+[effect]
+measure = "RR"
+ai = "tpos"
+bi = "tneg"
+ci = "cpos"
+di = "cneg"
+label = "author"
+lower_is_better = true
+[model]
+type = "meta_regression"
+mods = "~ ablat"
+[priors]
+tau = {{ family = "HalfNormal", sigma = 0.5, source = "Roever et al. 2021, <b>not bold</b>" }}
+[sampler]
+seed = 1
+[sensitivity]
+psense = false
+prior_sets = ["weakly informative"]
+[bias]
+funnel = false
+egger = false
+trimfill = false
+ranktest = false
+[outputs]
+forest = false
+prior_posterior = false
+regression = false
+posterior = false
+"""
+
+
+@pytest.fixture(scope="module")
+def hostile_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("hostile")
+    dat = bm.datasets.load("bcg").drop(columns=["yi", "vi"])
+    dat.loc[0, "author"] = "=HYPERLINK(\"http://evil\",\"x\")"
+    dat.loc[1, "author"] = "-2+3"
+    dat.loc[2, "author"] = "@SUM(1,2)"
+    dat.loc[3, "author"] = "<img src=x onerror=alert(1)>"
+    (tmp / "d.csv").write_text(dat.to_csv(index=False))
+    text = INJECT.format(title=HOSTILE_TEXT.replace('"', "'"), path=(tmp / "d.csv").as_posix())
+    out = tmp / "out"
+    result = run_spec(parse_spec(text), out=out)
+    return result, out
+
+
+def test_written_csvs_neutralise_formula_cells(hostile_run):
+    _, out = hostile_run
+    loo = pd.read_csv(out / "leave1out.csv", index_col=0)
+    labels = [str(x) for x in loo.index]
+    assert "'=HYPERLINK(\"http://evil\",\"x\")" in labels
+    assert "'-2+3" in labels and "'@SUM(1,2)" in labels
+    assert not any(lab.startswith(("=", "+", "-", "@")) for lab in labels)
+    # numbers are never touched: negative estimates stay numbers
+    assert (loo.select_dtypes("number") < 0).any().any()
+    s = pd.read_csv(out / "summary.csv")
+    assert pd.api.types.is_float_dtype(s["bayes_median"]) and (s["bayes_median"] < 0).any()
+
+
+def test_csv_safe_unit():
+    from bayesma.report import csv_safe
+
+    df = pd.DataFrame({"label": ["=1+1", "+x", "-y", "@z", "\tq", "\rr", "ok", None],
+                       "v": [-1.0, 2, 3, 4, 5, 6, 7, 8]})
+    got = csv_safe(df)
+    assert list(got["label"][:7]) == ["'=1+1", "'+x", "'-y", "'@z", "'\tq", "'\rr", "ok"]
+    assert got["v"].tolist() == df["v"].tolist() and pd.isna(got["label"].iloc[7])
+    assert df["label"].iloc[0] == "=1+1"  # the input is not modified
+
+
+def test_summary_md_escapes_html_and_markdown(hostile_run):
+    _, out = hostile_run
+    md = (out / "summary.md").read_text()
+    assert "<script>" not in md and "&lt;script&gt;" in md
+    assert "**bold**" not in md and "[link](" not in md
+    assert "<img" not in md
+    assert "| Slope: ablat |" in md
+
+
+def test_report_escapes_text_and_shows_prior_source(hostile_run):
+    _, out = hostile_run
+    html = (out / "report.html").read_text()
+    assert "<script" not in html and "&lt;script&gt;" in html
+    assert "<img src=x" not in html and "<b>not bold</b>" not in html
+    assert "Roever et al. 2021, &lt;b&gt;not bold&lt;/b&gt;" in html  # prior rationale shown
+
+
+def test_overview_states_the_direction_of_benefit(hostile_run, tmp_path):
+    result, _ = hostile_run
+    row = result.outcomes[0].overview
+    assert row["benefit"] == "RR < 1 (Favours treatment)"
+    assert row["p_benefit"] == pytest.approx(row["p_below_0"])
+    data = MODELS / "data" / "ehealth_cancer.csv"
+    text = MULTI.format(path=data.as_posix()).replace(
+        'filter = "outcome == \'quality_of_life\'"',
+        'filter = "outcome == \'quality_of_life\'"\n[outcomes.effect]\nlower_is_better = false')
+    text = text.replace('filter = "outcome == \'anxiety\'"',
+                        'filter = "outcome == \'anxiety\'"\n[outcomes.effect]\n'
+                        'lower_is_better = true')
+    res = run_spec(parse_spec(text), out=tmp_path)
+    ov = pd.read_csv(tmp_path / "overview.csv").set_index("outcome")
+    assert ov.loc["Anxiety", "benefit"].startswith("SMD < 0")
+    assert ov.loc["Quality of life", "benefit"].startswith("SMD > 0")
+    q = res["Quality of life"].overview
+    assert q["p_benefit"] == pytest.approx(1 - q["p_below_0"])
+    html = (tmp_path / "report.html").read_text()
+    assert "Benefit" in html and "P(benefit)" in html
+
+
+def test_sensitivity_verdict_uses_the_shift_in_posterior_sds(hostile_run):
+    from bayesma.pipeline import prior_shift
+
+    result, out = hostile_run
+    r = result.outcomes[0]
+    sh = r.prior_shift
+    t = r.sensitivity["priors"].table
+    b = t[t["kind"] == "bayes"]
+    want = np.max(np.abs(b["mu_median"] - r.bayes.median("mu"))) / r.bayes.sd("mu")
+    assert sh["shift_in_sd"] == pytest.approx(want)
+    assert "posterior SDs of μ" in (out / "report.html").read_text()
+
+    class Post:
+        def median(self, p):
+            return 0.0
+
+        def sd(self, p):
+            return 0.2
+
+    def table(medians):
+        return pd.DataFrame({"kind": "bayes", "tau_prior": [f"p{i}" for i in range(len(
+            medians))], "mu_median": medians, "mu_low": [m - 0.4 for m in medians],
+            "mu_high": [m + 0.4 for m in medians]})
+
+    # identical interval widths (a width-ratio verdict says "robust"), but the estimate
+    # moves by half a posterior SD: sensitive
+    assert prior_shift(table([0.0, 0.1]), Post(), 0.95)["word"] == "sensitive"
+    assert prior_shift(table([0.0, 0.02]), Post(), 0.95)["word"] == "robust"
+
+
+def test_warnings_while_running_are_repeated_in_the_report(tmp_path):
+    dat = bm.datasets.load("bcg")
+    dat.loc[4, "alloc"] = None
+    (tmp_path / "d.csv").write_text(dat.to_csv(index=False))
+    text = INJECT.format(title="caveats", path=(tmp_path / "d.csv").as_posix()).replace(
+        'type = "meta_regression"\nmods = "~ ablat"', 'type = "subgroups"\nby = "alloc"')
+    result = run_spec(parse_spec(text), out=tmp_path / "out")
+    notes = result.outcomes[0].notes
+    assert any("missing subgroup" in n for n in notes), notes
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "missing subgroup" in html

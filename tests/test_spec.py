@@ -383,3 +383,95 @@ def test_dumps_toml_round_trips_nested_tables():
                             "subsets": [{"name": "a", "exclude": "x == 'y'"}]},
             "outcomes": [{"name": "A", "effect": {"favours": ["l", "r"]}}, {"name": "B"}]}
     assert tomllib.loads(dumps_toml(data)) == data
+
+
+# ------------------------------------------------------------------------ issue 9: trust
+
+HOSTILE = [
+    "year > @pd.io.common.os.system('touch {x}')",
+    "year > __import__('os').system('touch {x}')",
+    "year.__class__.__init__.__globals__['os'].system('touch {x}') > 0",
+    "`year` > (lambda: __import__('os').system('touch {x}'))()",
+]
+
+
+@pytest.mark.parametrize("where", ["data", "outcome", "subset"])
+@pytest.mark.parametrize("expr", HOSTILE)
+def test_hostile_filters_raise_and_run_nothing(tmp_path, where, expr):
+    marker = tmp_path / "pwned"
+    e = expr.format(x=marker).replace('"', "'")
+    if where == "data":
+        text = BASE.replace('dataset = "bcg"', f'dataset = "bcg"\nfilter = "{e}"')
+    elif where == "outcome":
+        text = BASE + f'\n[[outcomes]]\nname = "A"\nfilter = "{e}"\n'
+    else:
+        text = BASE + f'\n[sensitivity]\n\n[[sensitivity.subsets]]\nname = "x"\nexclude = "{e}"\n'
+    err = _err(text, tmp_path)
+    assert "filter" in err.key or "exclude" in err.key
+    assert not marker.exists()
+
+
+def test_header_only_csv_says_the_file_has_no_rows(tmp_path):
+    cols = bm.datasets.load("bcg").columns
+    (tmp_path / "d.csv").write_text(",".join(cols) + "\n")
+    text = BASE.replace('dataset = "bcg"', 'path = "d.csv"')
+    e = _err(text, tmp_path)
+    _check(e, text, "^path", "data.path", "the data file has no rows")
+    assert "filter" not in str(e)
+
+
+def test_binary_spec_file_is_a_spec_error(tmp_path):
+    p = tmp_path / "spec.toml"
+    p.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe")
+    with pytest.raises(SpecError, match="not a text file"):
+        load_spec(p)
+
+
+def test_prior_source_is_kept():
+    text = BASE.replace('tau = { family = "HalfNormal", sigma = 0.5 }',
+                        'tau = { family = "HalfNormal", sigma = 0.5, source = "Roever 2021" }\n'
+                        'mu = { family = "Normal", mu = 0, sigma = 4, source = "wide" }')
+    o = parse_spec(text).outcomes[0]
+    assert o.priors["tau"].source == "Roever 2021" and o.priors["mu"].source == "wide"
+    assert o.priors["tau"].sigma == 0.5
+    text = BASE.replace('tau = { family = "HalfNormal", sigma = 0.5 }',
+                        'tau = { preset = "turner2015", source = "our reason" }')
+    o = parse_spec(text).outcomes[0]
+    assert o.priors["tau"].source.startswith("our reason")
+
+
+def test_command_line_overrides_blame_the_command_line():
+    with pytest.raises(SpecError) as info:
+        parse_spec(BASE, overrides={"draws": 0})
+    msg = str(info.value)
+    assert msg.startswith("command line: --draws: must be >= 1"), msg
+    assert "line " not in msg.split(":", 1)[0]
+    with pytest.raises(SpecError, match=r"command line: --engine: invalid value 'gibbs'"):
+        parse_spec(BASE, overrides={"engine": "gibbs"})
+
+
+def test_lower_is_better_sets_the_favours_labels():
+    o = parse_spec(BASE.replace('label = "author"', 'label = "author"\nlower_is_better = false')
+                   ).outcomes[0]
+    assert o.lower_is_better is False
+    assert o.effect["favours"] == ["Favours control", "Favours treatment"]
+    o = parse_spec(BASE).outcomes[0]
+    assert o.lower_is_better is None and o.effect["favours"] == ["Favours treatment",
+                                                                  "Favours control"]
+
+
+def test_warnings_while_reading_become_caveats(monkeypatch):
+    import warnings
+
+    import bayesma.spec.outcomes as outcomes
+
+    real = outcomes.prior_from_spec
+
+    def noisy(cfg, **kw):
+        warnings.warn("Turner et al. (2015) priors were derived for log odds ratios",
+                      UserWarning, stacklevel=2)
+        return real(cfg, **kw)
+
+    monkeypatch.setattr(outcomes, "prior_from_spec", noisy)
+    o = parse_spec(BASE).outcomes[0]
+    assert any("log odds ratios" in c for c in o.caveats)

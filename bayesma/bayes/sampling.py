@@ -19,6 +19,7 @@ one latent variable per study put k in their cache key.
 from __future__ import annotations
 
 import os
+import sys
 import time
 import warnings
 from collections import OrderedDict
@@ -37,6 +38,7 @@ __all__ = [
     "cache_clear",
     "cache_info",
     "compiled_nutpie",
+    "resolve_progressbar",
     "run_sampler",
 ]
 
@@ -140,6 +142,20 @@ def _default_cores() -> int:
     return os.cpu_count() or 1
 
 
+def resolve_progressbar(progressbar: bool | None) -> bool:
+    """``progressbar`` as a bool: None means "only when standard error is a terminal".
+
+    tqdm-style bars written into a log file or a CI log are hundreds of lines of
+    carriage returns; the samplers draw them on ``sys.stderr``.
+    """
+    if progressbar is not None:
+        return bool(progressbar)
+    try:
+        return bool(sys.stderr.isatty())
+    except (AttributeError, ValueError):  # closed or replaced stream
+        return False
+
+
 def run_sampler(
     *,
     key: Hashable,
@@ -152,7 +168,7 @@ def run_sampler(
     cores: int | None = None,
     seed: int = 0,
     target_accept: float | None = None,
-    progressbar: bool = True,
+    progressbar: bool | None = None,
 ) -> SamplerRun:
     """Sample a model with the chosen NUTS implementation.
 
@@ -176,8 +192,9 @@ def run_sampler(
         Random seed.
     target_accept : float, optional
         NUTS target acceptance rate (sampler default 0.8 when None).
-    progressbar : bool
-        Show the sampler's progress bar.
+    progressbar : bool, optional
+        Show the sampler's progress bar; None (default) only when standard error is a
+        terminal (:func:`resolve_progressbar`).
 
     Returns
     -------
@@ -186,6 +203,7 @@ def run_sampler(
     if sampler not in SAMPLERS:
         raise BayesmaError(f"sampler must be one of {', '.join(SAMPLERS)}; got {sampler!r}")
     cores = _default_cores() if cores is None else int(cores)
+    progressbar = resolve_progressbar(progressbar)
     if sampler == "nutpie":
         import nutpie
 

@@ -12,16 +12,14 @@ when a bound falls outside that interval, and the empty-set case.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from bayesma.classical.settings import parse_level
 from bayesma.errors import BayesmaError, TooFewStudiesError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from bayesma.classical.rma import RMAResult
 
 __all__ = ["HeterogeneityCI", "generalized_q", "qprofile", "typical_variance"]
 
@@ -152,24 +150,15 @@ def typical_variance(vi: np.ndarray, X: np.ndarray) -> float:
     return (k - p) / tr_p
 
 
-def _confidence(level: float) -> float:
-    """A confidence level given as 0.95 or 95 (as metafor's ``level``) -> 0.95."""
-    conf = float(level)
-    if conf > 1:
-        conf /= 100.0
-    if not 0 < conf < 1:
-        raise BayesmaError(f"level must be in (0, 1) (or a percentage), got {level!r}")
-    return conf
-
-
-def qprofile(res: RMAResult, level: float | None = None) -> HeterogeneityCI:
+def qprofile(res: Any, level: float | None = None) -> HeterogeneityCI:
     """Q-profile confidence interval for tau² (metafor's ``confint.rma.uni``, type QP).
 
     Parameters
     ----------
     res : RMAResult
-        A random-effects fit (any tau² estimator; moderators allowed: the interval is
-        then for the residual heterogeneity, with chi²(k - p)).
+        A random-effects fit from :func:`bayesma.rma` (any tau² estimator; moderators
+        allowed: the interval is then for the residual heterogeneity, with chi²(k - p)).
+        Typed ``Any`` because ``classical/rma`` imports this module.
     level : float, optional
         Confidence level (0.95 or 95); defaults to ``res.level``.
 
@@ -218,7 +207,7 @@ def qprofile(res: RMAResult, level: float | None = None) -> HeterogeneityCI:
         raise BayesmaError(
             "cannot compute the Q-profile CI for tau² with non-positive sampling variances"
         )
-    conf = _confidence(res.level if level is None else level)
+    conf = parse_level(res.level if level is None else level)
     alpha = 1.0 - conf
 
     tau2_hat = float(res.tau2)

@@ -29,9 +29,27 @@ Categorical levels are sorted (``sorted()`` of the distinct values; for a pandas
 ``factor()``. R sorts strings by locale, so mixed-case level names can order
 differently from R; give a ``Categorical`` to fix the order.
 
+Safety
+------
+Every formula is vetted by :func:`bayesma.expressions.parse_formula` (an allow-list
+grammar; ``^`` inside ``I()`` is a power as in R) before formulaic sees it, and formulaic
+evaluates the rebuilt formula with :class:`SafeMaterializer`, whose evaluation context
+holds only the allowed functions (no ``np``, no other transforms). This also covers
+formulas read back from files (a fit's stored ``model_spec``).
+
+Intercept names
+---------------
+metafor names the intercept ``intrcpt``. A moderator column named ``Intercept`` (R's
+``(Intercept)`` is not a valid column name, so metafor users may have one) is an
+ordinary moderator with term name ``Intercept``; a moderator column named ``intrcpt``
+would give two terms of the same name (as in metafor) and raises
+:class:`~bayesma.errors.DataError` asking to rename the column.
+
 Rows with a missing value in any moderator are dropped with a
 :class:`~bayesma.errors.DroppedRowsWarning` naming them; a categorical moderator with a
-single level raises :class:`~bayesma.errors.DataError`; so does a rank-deficient design.
+single level raises :class:`~bayesma.errors.DataError`; so does a rank-deficient design,
+an infinite moderator value (naming column and row) and, in :meth:`Design.transform`
+(``predict(newmods=...)``), a category level not seen in the fit.
 """
 
 from __future__ import annotations
@@ -43,13 +61,29 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from formulaic import Formula
+from scipy.linalg import qr
 
+from bayesma.classical.formula_context import SAFE_TRANSFORMS, SafeMaterializer
 from bayesma.data import describe_rows, require_columns
 from bayesma.errors import DataError, DroppedRowsWarning
+from bayesma.expressions import ParsedFormula, parse_formula, quote_name
 
-__all__ = ["Design", "build_design", "check_full_rank", "normalize_formula"]
+__all__ = [
+    "INTERCEPT",
+    "SAFE_TRANSFORMS",
+    "Design",
+    "SafeMaterializer",
+    "build_design",
+    "check_full_rank",
+    "normalize_formula",
+]
 
 INTERCEPT = "intrcpt"
+#: formulaic's name of the intercept column
+_FORMULAIC_INTERCEPT = "Intercept"
+#: what a user column named ``Intercept`` is called while formulaic works on it
+_USER_INTERCEPT_ALIAS = "bayesma_user_column_Intercept"
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,9 +101,16 @@ class Design:
     dropped : list
         Index labels of the dropped rows.
     formula : str or None
-        The normalized formula (``None`` for intercept-only or matrix moderators).
+        The vetted formula as rebuilt by :func:`bayesma.expressions.vet_formula`
+        (``None`` for intercept-only or matrix moderators).
     intercept : bool
         Whether the first column is the intercept.
+    spec : formulaic ModelSpec or None
+        How to build the same columns for new data (formula and column moderators).
+    variables : tuple of str
+        Data columns the formula uses.
+    levels : dict
+        Column -> the category levels seen in the rows used (categorical moderators).
     """
 
     X: np.ndarray
@@ -79,9 +120,18 @@ class Design:
     formula: str | None = None
     intercept: bool = True
     spec: Any = None
+    variables: tuple[str, ...] = ()
+    levels: dict = field(default_factory=dict)
 
-    def transform(self, newdata) -> np.ndarray:
-        """Design matrix of new moderator values (a DataFrame or dict of columns)."""
+    def transform(self, newdata: Any) -> np.ndarray:
+        """Design matrix of new moderator values (a DataFrame or dict of columns).
+
+        Raises
+        ------
+        DataError
+            For a missing column or value, or a category level not seen in the fit
+            (formulaic would silently code it as the reference level).
+        """
         if self.spec is None:
             raise DataError(
                 "new moderator values can only be given as a table for formula or column "
@@ -90,10 +140,30 @@ class Design:
         nd = pd.DataFrame(newdata) if not isinstance(newdata, pd.DataFrame) else newdata
         if nd.ndim == 1 or len(nd) == 0:
             raise DataError("newmods has no rows")
+        require_columns(nd, list(self.variables), what="newmods")
+        for v in self.variables:
+            miss = nd[v].isna().to_numpy()
+            if miss.any():
+                raise DataError(
+                    f"column {v!r} (newmods): {describe_rows(nd, nd.index[miss])} is missing",
+                    column=v, rows=list(nd.index[miss]))
+            if v in self.levels:
+                seen = self.levels[v]
+                new = [x for x in pd.unique(nd[v]) if x not in seen]
+                if new:
+                    rows = nd.index[nd[v].isin(new).to_numpy()]
+                    raise DataError(
+                        f"column {v!r} (newmods): level {new[0]!r} ("
+                        f"{describe_rows(nd, rows)}) was not seen in the fit; levels: "
+                        f"{', '.join(map(repr, sorted(seen, key=str)))}",
+                        column=v, rows=list(rows))
+            else:
+                _check_finite(nd, v, what="newmods")
         try:
-            mm = self.spec.get_model_matrix(nd, na_action="raise")
+            mm = self.spec.get_model_matrix(_prepare(nd, self.variables, self.levels),
+                                            na_action="raise")
         except Exception as exc:  # formulaic raises various types
-            raise DataError(f"cannot build the design for newmods: {exc}") from exc
+            raise DataError(f"cannot build the design for newmods: {_plain(exc)}") from exc
         mm = _rename(mm)
         missing = [t for t in self.terms if t not in mm.columns]
         if missing:
@@ -110,18 +180,61 @@ def normalize_formula(mods: str) -> str:
     return f
 
 
-def _rename(mm: pd.DataFrame) -> pd.DataFrame:
-    cols = [INTERCEPT if c == "Intercept" else str(c) for c in mm.columns]
+def _rename(mm) -> pd.DataFrame:
+    """formulaic's model matrix with bayesma's term names, intercept first.
+
+    Only formulaic's intercept term (``1``) becomes ``intrcpt``; a user column named
+    ``Intercept`` went through formulaic under an alias and gets its name back here.
+    """
+    names = [str(c) for c in mm.columns]
+    icol = None
+    for struct in mm.model_spec.structure:
+        if str(struct.term) == "1":
+            icol = struct.columns[0]
+    cols = [INTERCEPT if c == icol else c.replace(_USER_INTERCEPT_ALIAS, _FORMULAIC_INTERCEPT)
+            for c in names]
     out = pd.DataFrame(np.asarray(mm, dtype=float), columns=cols, index=mm.index)
     if INTERCEPT in cols and cols[0] != INTERCEPT:
         out = out[[INTERCEPT] + [c for c in cols if c != INTERCEPT]]
     return out
 
 
-def _quote(col: str) -> str:
-    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", col):
-        return col
-    return "`" + col.replace("`", "") + "`"
+def _prepare(data: pd.DataFrame, variables, levels) -> pd.DataFrame:
+    """The columns formulaic reads: numeric integers as floats (``I(year^6)`` must not
+    overflow int64 silently), a column named ``Intercept`` under its alias."""
+    out = {}
+    for v in variables:
+        s = data[v]
+        if v not in levels and pd.api.types.is_integer_dtype(s) and not (
+                pd.api.types.is_bool_dtype(s)):
+            s = s.astype(float)
+        out[_USER_INTERCEPT_ALIAS if v == _FORMULAIC_INTERCEPT else v] = s
+    return pd.DataFrame(out, index=data.index)
+
+
+def _check_intercept_name(names) -> None:
+    if INTERCEPT in names:
+        raise DataError(
+            f"a moderator column is named {INTERCEPT!r}, the name of the intercept (as in "
+            "metafor); the coefficient table would have two rows of that name: rename "
+            "the column",
+            column=INTERCEPT,
+        )
+
+
+def _check_finite(data: pd.DataFrame, column: str, *, what: str = "moderator",
+                  slab: str | None = None) -> None:
+    s = data[column]
+    if not (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)):
+        return
+    bad = np.isinf(s.to_numpy(dtype=float))
+    if bad.any():
+        pos = np.flatnonzero(bad)
+        rows = data.index[pos]
+        raise DataError(
+            f"column {column!r} ({what}): {describe_rows(data, rows, slab=slab, positions=pos)}"
+            f" is infinite ({s.iloc[pos[0]]}); a moderator must be a finite number",
+            column=column, rows=list(rows))
 
 
 def _plain(exc: BaseException) -> str:
@@ -157,48 +270,52 @@ def build_design(data: pd.DataFrame, mods=None, *, slab: str | None = None) -> D
         isinstance(mods, list | tuple) and all(isinstance(c, str) for c in mods)
     ):
         if isinstance(mods, str):
-            formula = normalize_formula(mods)
+            formula = mods
         else:
             if not mods:
                 return build_design(data, None, slab=slab)
             require_columns(data, list(mods), what="moderator")
-            formula = "~ " + " + ".join(_quote(c) for c in mods)
+            formula = "~ " + " + ".join(quote_name(c) for c in mods)
         return _formula_design(data, formula, slab=slab)
     return _matrix_design(data, mods, slab=slab)
 
 
 def _formula_design(data: pd.DataFrame, formula: str, *, slab: str | None) -> Design:
-    from formulaic import Formula
-
-    try:
-        fobj = Formula(formula)
-        variables = sorted(str(v) for v in fobj.required_variables)
-    except Exception as exc:
-        raise DataError(
-            f"cannot parse the moderator formula {formula!r}: {_plain(exc)}"
-        ) from exc
+    # vetted first: nothing of the user's text reaches formulaic before this
+    parsed: ParsedFormula = parse_formula(
+        formula, [str(c) for c in data.columns],
+        rename={_FORMULAIC_INTERCEPT: _USER_INTERCEPT_ALIAS})
+    variables = list(parsed.variables)
     require_columns(data, variables, what="moderator")
-    wrapped = set(re.findall(r"C\(\s*`?([^,`\)]+?)`?\s*[,)]", formula))
+    _check_intercept_name(variables)
+    wrapped = parsed.categorical
     for v in variables:
         _check_moderator_column(data, v, categorical=v in wrapped, slab=slab)
     keep, dropped = _drop_missing(data, variables, slab=slab)
     sub = data.loc[keep]
+    levels: dict = {}
     for v in variables:
         s = sub[v]
         if v in wrapped or _is_categorical(s):
-            levels = s.dropna().unique()
-            if len(levels) < 2:
-                lev = levels[0] if len(levels) else "none"
+            uniq = s.dropna().unique()
+            if len(uniq) < 2:
+                lev = uniq[0] if len(uniq) else "none"
                 raise DataError(
                     f"categorical moderator {v!r} has a single level ({lev!r}) in the rows "
                     "used; it cannot be estimated: drop it from the model",
                     column=v,
                 )
+            levels[v] = set(uniq.tolist())
+        else:
+            _check_finite(sub, v, slab=slab)
     if len(sub) == 0:
         raise DataError("no rows left after dropping rows with missing moderators")
     try:
-        mm = fobj.get_model_matrix(sub, na_action="raise")
-    except Exception as exc:
+        fobj = Formula(parsed.text)
+        with np.errstate(all="ignore"):  # log(0) etc.: named below by _check_finite_design
+            mm = fobj.get_model_matrix(_prepare(sub, variables, levels), na_action="raise",
+                                       materializer=SafeMaterializer)
+    except Exception as exc:  # formulaic raises many types
         raise DataError(
             f"cannot build the design matrix of {formula!r}: {_plain(exc)}"
         ) from exc
@@ -209,8 +326,23 @@ def _formula_design(data: pd.DataFrame, formula: str, *, slab: str | None) -> De
     intercept = bool(terms and terms[0] == INTERCEPT)
     if X.shape[1] == 0:
         raise DataError(f"the moderator formula {formula!r} gives an empty design")
+    _check_finite_design(X, terms, sub, slab)
     check_full_rank(X, terms)
-    return Design(X, terms, keep, dropped, formula, intercept, spec)
+    shown = parse_formula(formula, [str(c) for c in data.columns]).text  # without alias
+    return Design(X, terms, keep, dropped, shown, intercept, spec, tuple(variables), levels)
+
+
+def _check_finite_design(X: np.ndarray, terms: list[str], data: pd.DataFrame,
+                         slab: str | None) -> None:
+    """A transform such as ``log(dose)`` at dose 0 gives -inf: name term and row."""
+    bad = ~np.isfinite(X)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        rows = data.index[np.flatnonzero(bad[:, j])]
+        raise DataError(
+            f"moderator term {terms[j]!r} is not finite ({X[i, j]}) in "
+            f"{describe_rows(data, rows, slab=slab)}",
+            column=terms[j], rows=list(rows))
 
 
 def _matrix_design(data: pd.DataFrame, mods, *, slab: str | None) -> Design:
@@ -230,6 +362,7 @@ def _matrix_design(data: pd.DataFrame, mods, *, slab: str | None) -> Design:
         if M.ndim == 1:
             M = M[:, None]
         names = [f"X{j + 1}" for j in range(M.shape[1])]
+    _check_intercept_name(names)
     if M.shape[0] != len(data):
         raise DataError(f"mods has {M.shape[0]} rows but the data has {len(data)}")
     bad = np.isnan(M).any(axis=1)
@@ -237,6 +370,13 @@ def _matrix_design(data: pd.DataFrame, mods, *, slab: str | None) -> Design:
     dropped = list(data.index[bad])
     if dropped:
         _warn_dropped(data, dropped, ["mods"], slab)
+    if np.isinf(M).any():
+        i, j = np.argwhere(np.isinf(M))[0]
+        where = describe_rows(data, [data.index[i]], slab=slab, positions=[i])
+        raise DataError(
+            f"moderator {names[j]!r}: {where} is infinite ({M[i, j]}); a moderator must be "
+            "a finite number",
+            column=names[j], rows=[data.index[i]])
     M = M[keep]
     is_int = np.all(np.abs(M - 1) < 1e-8, axis=0)
     M = M[:, ~is_int]
@@ -315,16 +455,14 @@ def check_full_rank(X: np.ndarray, terms: list[str] | None = None) -> None:
         if not np.any(X[:, 0] != 0):
             raise DataError("the design matrix column is all zero")
         return
-    from scipy.linalg import qr
-
-    scale = np.sqrt(np.sum(X * X, axis=0))
-    zero = scale == 0
+    norms = np.sqrt(np.sum(X * X, axis=0))
+    zero = norms == 0
     if zero.any():
         bad = [terms[j] if terms else f"column {j + 1}" for j in np.flatnonzero(zero)]
         raise DataError(
             f"the design matrix is not of full rank: term(s) {bad} are zero in every row used"
         )
-    _, R, piv = qr(X / scale, mode="economic", pivoting=True)
+    _, R, piv = qr(X / norms, mode="economic", pivoting=True)
     d = np.abs(np.diag(R))
     tol = max(X.shape) * np.finfo(float).eps * 1e3 * d[0]
     rank = int(np.sum(d > max(tol, 1e-10)))

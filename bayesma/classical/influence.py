@@ -18,17 +18,16 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from bayesma.classical.checks import intercept_only, is_ee
+from bayesma.classical.rma import RMAResult, require_rma_result
 from bayesma.data import describe_rows, require_columns
 from bayesma.errors import BayesmaError, BayesmaWarning, DataError, TooFewStudiesError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from bayesma.classical.rma import RMAResult
 
 __all__ = ["cumul", "influence", "leave1out"]
 
@@ -46,28 +45,6 @@ SUMMARY_COLUMNS = [
     "i2",
     "h2",
 ]
-
-
-def _require_rma_result(res: Any, func: str) -> None:
-    from bayesma.classical.rma import require_rma_result
-
-    require_rma_result(res, func)
-
-
-def _fit_arrays(*args: Any, **kwargs: Any) -> RMAResult:
-    """Late import of :func:`bayesma.classical.rma.fit_arrays` (avoids import cycles)."""
-    from bayesma.classical.rma import fit_arrays
-
-    return fit_arrays(*args, **kwargs)
-
-
-def _is_ee(method: str) -> bool:
-    return method.upper() in ("EE", "FE", "CE")
-
-
-def _intercept_only(res: RMAResult) -> bool:
-    X = np.asarray(res.X, dtype=float)
-    return X.shape[1] == 1 and bool(np.all(np.abs(X[:, 0] - 1.0) < 1e-8))
 
 
 def _refit(res: RMAResult, idx: np.ndarray) -> RMAResult:
@@ -140,13 +117,13 @@ def leave1out(res: RMAResult) -> pd.DataFrame:
     BayesmaError
         For models with moderators (as metafor 3.8).
     """
-    _require_rma_result(res, "leave1out")
-    if not _intercept_only(res):
+    require_rma_result(res, "leave1out")
+    if not intercept_only(res):
         raise BayesmaError("leave1out: only applicable to models without moderators")
     k = int(res.k)
     if k == 1:
         raise TooFewStudiesError("leave1out: stopped because k = 1")
-    ee = _is_ee(res.method)
+    ee = is_ee(res.method)
     rows = []
     failed = []
     allidx = np.arange(k)
@@ -218,7 +195,7 @@ def influence(res: RMAResult) -> pd.DataFrame:
     TooFewStudiesError
         For k = 1.
     """
-    _require_rma_result(res, "influence")
+    require_rma_result(res, "influence")
     k = int(res.k)
     if k == 1:
         raise TooFewStudiesError("influence: stopped because k = 1")
@@ -433,8 +410,8 @@ def cumul(
         When the order column is missing or has missing values (metafor would drop
         those studies silently).
     """
-    _require_rma_result(res, "cumul")
-    if not _intercept_only(res):
+    require_rma_result(res, "cumul")
+    if not intercept_only(res):
         raise BayesmaError("cumul: only applicable to models without moderators")
     values, name = _order_values(res, order)
     k = int(res.k)
@@ -444,7 +421,7 @@ def cumul(
         perm = np.asarray(sorted(range(k), key=lambda j: values[j], reverse=True), dtype=int)
     else:
         perm = np.asarray(sorted(range(k), key=lambda j: values[j]), dtype=int)
-    ee = _is_ee(res.method)
+    ee = is_ee(res.method)
     rows = []
     failed = []
     for i in range(1, k + 1):

@@ -14,21 +14,21 @@ metafor web site's "Subgrouping versus meta-regression"):
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from bayesma.classical.rma import RMAResult, rma
 from bayesma.data import describe_rows, find_label_column, require_columns
 from bayesma.errors import DataError, DroppedRowsWarning
+from bayesma.formatting import fmt_plain, fmt_pval
 
-if TYPE_CHECKING:  # pragma: no cover
-    from bayesma.classical.rma import RMAResult
-
-__all__ = ["SubgroupResult", "subgroup"]
+__all__ = ["SubgroupResult", "factor_levels", "q_between", "subgroup"]
 
 TABLE_COLUMNS = ["k", "estimate", "se", "ci_low", "ci_high", "pval", "tau2", "i2", "q", "q_pval"]
 
@@ -63,6 +63,16 @@ class SubgroupResult:
         Index labels of rows dropped because ``by`` was missing.
     single : tuple
         Levels with a single study.
+    overall : RMAResult
+        The model fitted to all rows used (same estimator, test and level): the pooled
+        row of a subgroup forest plot, whose percent weights the plot shows.
+    data : DataFrame
+        The rows used (``by`` not missing), in the original order.
+    measure : str or None
+        The effect-size measure (``data.attrs["measure"]``).
+
+    Everything a forest plot of subgroups shows is here (per-level fits, the overall
+    fit, Q-between and the moderator test), so plots never refit.
     """
 
     by: str
@@ -81,6 +91,9 @@ class SubgroupResult:
     level: float
     dropped: list = field(default_factory=list)
     single: tuple = ()
+    overall: RMAResult | None = None
+    data: pd.DataFrame | None = None
+    measure: str | None = None
 
     def summary(self, digits: int = 4) -> str:
         """A report: the table of levels, then both tests of subgroup differences."""
@@ -105,7 +118,7 @@ class SubgroupResult:
             ("q", "Q"),
             ("q_pval", "p(Q)"),
         ]:
-            fmt = _fmt_p if col in ("pval", "q_pval") else (lambda v, d=digits: _fmt(v, d))
+            fmt = fmt_pval if col in ("pval", "q_pval") else (lambda v, d=digits: _fmt(v, d))
             shown[name] = [fmt(v) for v in tab[col]]
         width0 = max(len(self.by), *(len(s) for s in shown.index))
         widths = [max(len(c), *(len(v) for v in shown[c])) for c in shown.columns]
@@ -133,17 +146,17 @@ class SubgroupResult:
             "",
             "Tests of subgroup differences:",
             f"  Separate fits (each level its own tau^2):  Q-between(df = {self.qb_df}) = "
-            f"{self.qb:.{digits}f}, p-val = {_fmt_p(self.qb_pval)}",
+            f"{self.qb:.{digits}f}, p-val = {fmt_pval(self.qb_pval)}",
         ]
         if isinstance(self.qm_df, tuple):
             lines.append(
                 f"  Meta-regression (one common tau^2):        F(df1 = {self.qm_df[0]}, "
-                f"df2 = {self.qm_df[1]}) = {self.qm:.{digits}f}, p-val = {_fmt_p(self.qm_pval)}"
+                f"df2 = {self.qm_df[1]}) = {self.qm:.{digits}f}, p-val = {fmt_pval(self.qm_pval)}"
             )
         else:
             lines.append(
                 f"  Meta-regression (one common tau^2):        QM(df = {self.qm_df}) = "
-                f"{self.qm:.{digits}f}, p-val = {_fmt_p(self.qm_pval)}"
+                f"{self.qm:.{digits}f}, p-val = {fmt_pval(self.qm_pval)}"
             )
         lines += [
             "",
@@ -167,16 +180,8 @@ class SubgroupResult:
 
 
 def _fmt(v: float, digits: int) -> str:
-    return "NA" if v is None or not np.isfinite(v) else f"{v:.{digits}f}"
-
-
-def _fmt_p(p: float, digits: int = 4) -> str:
-    """metafor's ``.pval()``: ``<.0001`` below 10^-digits, else fixed decimals."""
-    if p is None or not np.isfinite(p):
-        return "NA"
-    if p < 10.0**-digits:
-        return "<." + "0" * (digits - 1) + "1"
-    return f"{p:.{digits}f}"
+    """``fmt_plain`` with infinite values shown as ``NA`` too (as in the table so far)."""
+    return "NA" if v is None or not np.isfinite(v) else fmt_plain(v, digits)
 
 
 def _plain(v: Any) -> Any:
@@ -188,7 +193,7 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def _levels(s: pd.Series) -> list:
+def factor_levels(s: pd.Series) -> list:
     """Distinct values in R ``factor()`` order: sorted, or a Categorical's category order."""
     if isinstance(s.dtype, pd.CategoricalDtype):
         present = set(s.dropna().unique())
@@ -202,8 +207,6 @@ def _levels(s: pd.Series) -> list:
 
 def _quote(col: str) -> str:
     """A column name usable inside a formula (backticks unless a plain identifier)."""
-    import re
-
     if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", col):
         return col
     return "`" + col.replace("`", "") + "`"
@@ -274,8 +277,6 @@ def subgroup(
     ``yi`` and ``sqrt(vi)``, tau² is 0, and it enters Q-between with that SE.
     Q-between uses each level's own SE (Hartung-Knapp-scaled under ``test="knha"``).
     """
-    from bayesma.classical.rma import rma
-
     if by is None:
         raise DataError("subgroup() needs by=: the column that defines the subgroups")
     require_columns(dat, [yi, by], what="subgroup")
@@ -292,7 +293,7 @@ def subgroup(
             stacklevel=2,
         )
         dat = dat.loc[~miss]
-    levels = _levels(dat[by])
+    levels = factor_levels(dat[by])
     if len(levels) < 2:
         found = f"only {levels[0]!r}" if levels else "no values"
         raise DataError(
@@ -355,6 +356,10 @@ def subgroup(
         columns=TABLE_COLUMNS,
     )
     table["k"] = table["k"].astype(int)
+    overall = rma(
+        dat, yi=yi, vi=vi, method=method, test=test, level=level, slab=label_col,
+        measure=measure,
+    )
 
     return SubgroupResult(
         by=by,
@@ -373,4 +378,7 @@ def subgroup(
         level=metareg.level,
         dropped=dropped,
         single=tuple(single),
+        overall=overall,
+        data=dat,
+        measure=measure,
     )

@@ -22,11 +22,14 @@ Sources of the formulas:
 * ML / REML: Viechtbauer (2005), Journal of Educational and Behavioral Statistics 30,
   261-293, Fisher scoring with step halving at 0 (metafor's algorithm and its
   ``ll0check``); se from the inverse Fisher information.
-* Fisher scoring can oscillate (metafor then stops with "Fisher scoring algorithm did
-  not converge"); after 1000 steps without convergence the same estimating equation is
-  solved by bracketed root-finding instead (ML/REML: the best point of a grid of the
-  (restricted) likelihood refined by brentq on the score; EB: the root of
-  ``y'Py = k - p``), so bayesma returns the estimate where metafor gives up.
+* ML / REML at the global maximum: after Fisher scoring (and metafor's ``ll0check``) the
+  (restricted) profile likelihood is evaluated on a vectorised grid over tau² and every
+  other local maximum is refined (:mod:`bayesma.classical.profile`); the highest mode is
+  returned and a second mode close to it is recorded (``multimodal``, ``tau2_local``).
+  metafor returns whichever mode Fisher scoring reaches. When Fisher scoring oscillates
+  (metafor: "Fisher scoring algorithm did not converge") the same grid search gives the
+  estimate; for EB the root of ``y'Py = k - p`` is found by brentq (one root: the
+  generalized Q decreases in tau²).
 * EB: Morris (1983), JASA 78, 47-55; Berkey et al. (1995), Statistics in Medicine 14,
   395-411 (metafor's Fisher-scoring-like update).
 * PM: Paule & Mandel (1982), J. Res. Natl. Bur. Stand. 87, 377-385 (root of the
@@ -39,7 +42,7 @@ Sources of the formulas:
 
 Everything is computed without k x k matrices: for diagonal weights ``w`` the projection
 ``P = W - W X (X'WX)^-1 X'W`` enters only through traces and quadratic forms, which
-need O(k p²) operations (see :class:`_Proj`).
+need O(k p²) operations (see :class:`bayesma.classical.projection.Proj`).
 """
 
 from __future__ import annotations
@@ -49,6 +52,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, stats
 
+from bayesma.classical.profile import global_maximum, score, search_upper
+from bayesma.classical.projection import Proj
+from bayesma.data import check_effect_range
 from bayesma.errors import ConvergenceError, DataError, TooFewStudiesError
 
 __all__ = ["METHODS", "Tau2Estimate", "canonical_method", "estimate_tau2"]
@@ -89,88 +95,20 @@ class Tau2Estimate:
     iterations : int
         Fisher-scoring steps (ML, REML, EB) or root-finder iterations (PM, PMM); 0 for
         closed-form estimators.
+    multimodal : bool
+        ML / REML only: the (restricted) likelihood has a second local maximum within
+        :data:`bayesma.classical.profile.MODE_TOLERANCE` log-likelihood units of the
+        global one (the estimate is always the global maximum).
+    tau2_local : float or None
+        That second local maximum (None when unimodal).
     """
 
     tau2: float
     se_tau2: float
     converged: bool = True
     iterations: int = 0
-
-
-class _Proj:
-    """Traces and quadratic forms of ``P = W - W X (X'WX)^-1 X'W`` for diagonal ``W``.
-
-    With ``A = (X'WX)^-1`` and diagonal matrices ``D1, D2``:
-
-    * ``tr(P D) = sum(w d) - tr(A X' diag(w² d) X)``
-    * ``tr(P D1 P D2) = sum(w² d1 d2) - 2 tr(A X' diag(w³ d1 d2) X)
-      + tr(A X' diag(w² d1) X A X' diag(w² d2) X)``
-    * ``P y = w * (y - X b)`` with ``b`` the weighted least-squares fit.
-    """
-
-    def __init__(self, w: np.ndarray, X: np.ndarray) -> None:
-        self.w = w
-        self.X = X
-        # intercept-only models (the common case) reduce to sums
-        self.ones = X.shape[1] == 1 and bool(np.all(X == 1.0))
-        self.A = _inv_spd(self.xdx(w))
-
-    def xdx(self, d: np.ndarray) -> np.ndarray:
-        if self.ones:
-            return np.array([[np.sum(d)]])
-        return self.X.T @ (d[:, None] * self.X)
-
-    def fit(self, y: np.ndarray) -> np.ndarray:
-        """Weighted least-squares coefficients."""
-        if self.ones:
-            return self.A[0] * np.dot(self.w, y)
-        return self.A @ (self.X.T @ (self.w * y))
-
-    def resid(self, y: np.ndarray) -> np.ndarray:
-        if self.ones:
-            return y - self.fit(y)[0]
-        return y - self.X @ self.fit(y)
-
-    def Py(self, y: np.ndarray) -> np.ndarray:
-        return self.w * self.resid(y)
-
-    def quad(self, y: np.ndarray) -> float:
-        """``y' P y``: the weighted residual sum of squares."""
-        r = self.resid(y)
-        return float(np.dot(self.w * r, r))
-
-    def tr_PD(self, d: np.ndarray | None = None) -> float:
-        w = self.w
-        d = np.ones_like(w) if d is None else d
-        return float(np.sum(w * d) - np.sum(self.A * self.xdx(w * w * d)))
-
-    def tr_PDPD(self, d1: np.ndarray | None = None, d2: np.ndarray | None = None) -> float:
-        w = self.w
-        one = np.ones_like(w)
-        d1 = one if d1 is None else d1
-        d2 = one if d2 is None else d2
-        w2 = w * w
-        m1 = self.A @ self.xdx(w2 * d1)
-        m2 = m1 if d2 is d1 else self.A @ self.xdx(w2 * d2)
-        return float(
-            np.sum(w2 * d1 * d2) - 2.0 * np.sum(self.A * self.xdx(w2 * w * d1 * d2))
-            + np.sum(m1 * m2.T)
-        )
-
-
-def _inv_spd(m: np.ndarray) -> np.ndarray:
-    """Inverse of a symmetric positive-definite p x p matrix."""
-    if m.shape == (1, 1):
-        return 1.0 / m
-    try:
-        c = np.linalg.cholesky(m)
-    except np.linalg.LinAlgError as exc:
-        raise DataError(
-            "the model matrix is not of full rank (X'WX is singular); "
-            "remove redundant moderators"
-        ) from exc
-    ci = np.linalg.inv(c)
-    return ci.T @ ci
+    multimodal: bool = False
+    tau2_local: float | None = None
 
 
 def _as_inputs(yi, vi, X) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -178,6 +116,8 @@ def _as_inputs(yi, vi, X) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     v = np.asarray(vi, dtype=float).ravel()
     if y.shape != v.shape:
         raise DataError(f"yi and vi differ in length ({y.size} vs {v.size})")
+    if np.all(np.isfinite(y)) and np.all(np.isfinite(v)) and np.all(v > 0):
+        check_effect_range(y, v)
     if X is None:
         Xm = np.ones((y.size, 1))
     else:
@@ -192,7 +132,7 @@ def _as_inputs(yi, vi, X) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _ll_boundary(y, v, X, tau2, reml):
     """(Restricted) log-likelihood up to the constant, for metafor's ``ll0check``."""
     w = 1.0 / (v + tau2)
-    pr = _Proj(w, X)
+    pr = Proj(w, X)
     rss = pr.quad(y)
     ll = -0.5 * np.sum(np.log(v + tau2)) - 0.5 * rss
     if reml:
@@ -255,7 +195,7 @@ def estimate_tau2(
 
     if method in ("HS", "HSk"):
         w = 1.0 / v
-        pr = _Proj(w, X)
+        pr = Proj(w, X)
         rss = pr.quad(ymc)
         sw = w.sum()
         if method == "HS":
@@ -281,7 +221,7 @@ def estimate_tau2(
             a = np.asarray(weights, dtype=float).ravel()
             if a.shape != v.shape or np.any(~np.isfinite(a)) or np.any(a <= 0):
                 raise DataError("GENQ weights must be finite, > 0 and one per study")
-        pr = _Proj(a, X)
+        pr = Proj(a, X)
         rss = pr.quad(ymc)
         trP = pr.tr_PD()
         if method == "DL":
@@ -298,7 +238,7 @@ def estimate_tau2(
 
     if method == "SJ":
         tau0 = float(np.mean(ymc**2))
-        pr = _Proj(1.0 / (v + tau0), X)
+        pr = Proj(1.0 / (v + tau0), X)
         rss = pr.quad(ymc)
         tau2 = max(0.0, tau0 * rss / kp)
         se = np.sqrt(
@@ -311,7 +251,7 @@ def estimate_tau2(
         target = float(kp) if method == "PM" else float(stats.chi2.ppf(0.5, kp))
 
         def qfun(t: float) -> float:
-            return _Proj(1.0 / (v + t), X).quad(ymc) - target
+            return Proj(1.0 / (v + t), X).quad(ymc) - target
 
         if qfun(0.0) < 0:
             tau2, it = 0.0, 0
@@ -348,7 +288,7 @@ def estimate_tau2(
             it += 1
             old = tau2
             w = 1.0 / (v + tau2)
-            pr = _Proj(w, X)
+            pr = Proj(w, X)
             if method == "EB":
                 adj = (pr.quad(ymc) * k / kp - k) / w.sum()
             else:
@@ -367,26 +307,42 @@ def estimate_tau2(
             if it > fisher_max:
                 conv = False
                 break
-        if not conv:
-            # Fisher scoring oscillates on some data (metafor then stops with "did not
-            # converge"); solve the same estimating equation by bracketed root-finding.
-            tau2, extra = _score_root(ymc, v, X, method, tol, maxiter)
-            it += extra
-            conv = True
-        if method in ("ML", "REML") and tau2 > tol:
-            # metafor's ll0check: fall back to 0 if the boundary has a higher likelihood
+        multimodal, tau2_local = False, None
+        if method == "EB":
+            if not conv:
+                # Fisher scoring oscillates on some data (metafor then stops with "did
+                # not converge"); the EB equation has one root: find it by brentq.
+                tau2, extra = _eb_root(ymc, v, X, tol, maxiter)
+                it += extra
+                conv = True
+        else:
+            # ML / REML: the likelihood may have several modes and Fisher scoring stops
+            # at the one nearest its start (metafor does too): check the profile
+            # likelihood on a grid and return the global maximum (profile.py).
             reml = method == "REML"
-            if _ll_boundary(ymc, v, X, 0.0, reml) - _ll_boundary(ymc, v, X, tau2, reml) > tol:
-                tau2 = 0.0
+            if conv and tau2 > tol and (
+                _ll_boundary(ymc, v, X, 0.0, reml) - _ll_boundary(ymc, v, X, tau2, reml) > tol
+            ):
+                tau2 = 0.0  # metafor's ll0check
+            gm = global_maximum(
+                ymc, v, X, method, start=max(tau2, 0.0) if conv else None, tol=tol,
+                maxiter=maxiter,
+            )
+            it += 0 if conv else gm.evaluations
+            tau2, conv = gm.tau2, True
+            multimodal, tau2_local = gm.multimodal, gm.tau2_local
         tau2 = max(0.0, tau2)
         w = 1.0 / (v + tau2)
         if method == "ML":
             se = np.sqrt(2 / np.sum(w * w))
         elif method == "REML":
-            se = np.sqrt(2 / _Proj(w, X).tr_PDPD())
+            se = np.sqrt(2 / Proj(w, X).tr_PDPD())
         else:
             se = np.sqrt(2 * k**2 / kp / w.sum() ** 2)
-        return Tau2Estimate(float(tau2), float(se), conv, it)
+        return Tau2Estimate(
+            float(tau2), float(se), conv, it, multimodal=multimodal,
+            tau2_local=None if tau2_local is None else float(tau2_local),
+        )
 
     raise AssertionError(method)  # pragma: no cover
     return Tau2Estimate(nan, nan)  # pragma: no cover
@@ -396,61 +352,29 @@ def estimate_tau2(
 _FISHER_SWITCH = 1000
 
 
-def _score(y: np.ndarray, v: np.ndarray, X: np.ndarray, t: float, method: str) -> float:
-    """Estimating equation of ML / REML / EB at tau² = t (zero at the estimate)."""
-    w = 1.0 / (v + t)
-    pr = _Proj(w, X)
-    if method == "EB":  # y'Py = k - p (the Paule-Mandel equation)
-        k, p = X.shape
-        return pr.quad(y) - (k - p)
-    py = pr.Py(y)
-    ypp = float(py @ py)
-    return ypp - (float(w.sum()) if method == "ML" else pr.tr_PD())
-
-
-def _score_root(y, v, X, method, tol, maxiter) -> tuple[float, int]:
-    """Maximiser of the (restricted) likelihood / root of the EB equation by brentq.
-
-    ML/REML: the log-likelihood is evaluated on a grid over [0, upper]; the best grid
-    point is refined by brentq on the score inside its neighbouring bracket.
-    """
-    k, p = X.shape
-    upper = max(100.0, 10.0 * float(np.var(y)) * k, 10.0 * float(np.max(v)))
-    grid = np.concatenate([[0.0], np.geomspace(1e-8 * upper, upper, 400)])
-    if method == "EB":
-        s0 = _score(y, v, X, 0.0, method)
-        if s0 <= 0:
-            return 0.0, 0
-        lo, hi = 0.0, upper
-        while _score(y, v, X, hi, method) > 0:
-            hi *= 10
-            if hi > 1e300:
-                raise ConvergenceError("EB: no root of the estimating equation")
-    else:
-        reml = method == "REML"
-        lls = np.array([_ll_boundary(y, v, X, t, reml) for t in grid])
-        i = int(np.argmax(lls))
-        if i == 0:
-            return 0.0, 0
-        if i == len(grid) - 1:
-            raise ConvergenceError(f"{method}: the likelihood increases up to tau2 = {upper:g}")
-        lo, hi = grid[i - 1], grid[i + 1]
-        if _score(y, v, X, lo, method) <= 0 or _score(y, v, X, hi, method) >= 0:
-            return float(grid[i]), len(grid)
+def _eb_root(y, v, X, tol, maxiter) -> tuple[float, int]:
+    """Root of the EB equation ``y'Py = k - p`` by brentq (decreasing in tau², one root)."""
+    if score(y, v, X, 0.0, "EB") <= 0:
+        return 0.0, 0
+    hi = search_upper(y, v, X)
+    while score(y, v, X, hi, "EB") > 0:
+        hi *= 10
+        if hi > 1e300:
+            raise ConvergenceError("EB: no root of the estimating equation")
     root, r = optimize.brentq(
-        lambda t: _score(y, v, X, t, method), lo, hi, xtol=min(tol, 1e-12) * 1e-3,
+        lambda t: score(y, v, X, t, "EB"), 0.0, hi, xtol=min(tol, 1e-12) * 1e-3,
         rtol=4 * np.finfo(float).eps, maxiter=maxiter, full_output=True, disp=False,
     )
     if not r.converged:
-        raise ConvergenceError(f"{method}: root-finding of the score did not converge")
-    return float(root), int(r.iterations) + len(grid)
+        raise ConvergenceError("EB: root-finding of the estimating equation did not converge")
+    return float(root), int(r.iterations)
 
 
 def _he(ymc: np.ndarray, v: np.ndarray, X: np.ndarray) -> tuple[float, float]:
     """Hedges' estimator (unweighted method of moments) and its metafor se."""
     k, p = X.shape
     kp = k - p
-    pr = _Proj(np.ones_like(v), X)
+    pr = Proj(np.ones_like(v), X)
     rss = pr.quad(ymc)
     trPV = pr.tr_PD(v)
     tau2 = (rss - trPV) / kp

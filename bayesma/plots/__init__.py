@@ -14,6 +14,11 @@ from bayesma.plots.prior_posterior import prior_posterior_plot
 from bayesma.plots.regression import regression_plot
 from bayesma.plots.sensitivity import leave1out_plot, sensitivity_plot
 from bayesma.plots.trace import tau_trace_plot
+from bayesma.sensitivity.common import register_plotter
+
+register_plotter("BayesLeave1Out", leave1out_plot)
+register_plotter("PriorSensitivity", sensitivity_plot)
+register_plotter("SensitivitySubsets", sensitivity_plot)
 
 __all__ = [
     "forest_plot",

@@ -1,10 +1,11 @@
 """Shared styling and helpers of bayesma's figures.
 
-Colours (Okabe-Ito, readable in grey scale and by colour-blind readers), number
-formatting, measure names, back-transformations, text measurement with the
-figure's renderer, access to Bayesian results through the protocol shared by
-:class:`~bayesma.bayes.exact.ExactPosterior` and :class:`~bayesma.bayes.fit.BayesFit`,
-and :func:`save_figure`.
+Colours (Okabe-Ito, readable in grey scale and by colour-blind readers), the display
+scale of a measure (names and back-transformations from :mod:`bayesma.measures`), compact
+formats of raw data and ticks (estimates, intervals and p-values are formatted by
+:mod:`bayesma.formatting`), text measurement with the figure's renderer, summaries of
+Bayesian results read through :class:`~bayesma.bayes.protocol.Posterior`, and
+:func:`save_figure`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 
 from bayesma.errors import BayesmaError
+from bayesma.formatting import MINUS
+from bayesma.measures import get_measure
 
 # ------------------------------------------------------------------------------------
 # colours and sizes
@@ -52,42 +55,6 @@ SAVE_DPI = 200
 # ------------------------------------------------------------------------------------
 # numbers
 # ------------------------------------------------------------------------------------
-
-MINUS = "\u2212"
-
-
-def fmt_num(x: float | None, digits: int = 2) -> str:
-    """Fixed-decimal number with a typographic minus sign; ``"NA"`` for missing values."""
-    if x is None or not np.isfinite(x):
-        if x is not None and np.isinf(x):
-            return "\u221e" if x > 0 else MINUS + "\u221e"
-        return "NA"
-    s = f"{x:.{digits}f}"
-    if s.startswith("-") and float(s) == 0.0:
-        s = s[1:]  # no "-0.00"
-    return s.replace("-", MINUS)
-
-
-def fmt_ci(est: float, low: float, high: float, digits: int = 2) -> str:
-    """``"0.41 [0.13, 1.26]"``."""
-    return f"{fmt_num(est, digits)} [{fmt_num(low, digits)}, {fmt_num(high, digits)}]"
-
-
-def fmt_interval(low: float, high: float, digits: int = 2) -> str:
-    """``"[0.13, 1.26]"``."""
-    return f"[{fmt_num(low, digits)}, {fmt_num(high, digits)}]"
-
-
-def fmt_p(p: float | None) -> str:
-    """APA-style p-value: ``"p < 0.001"``, ``"p = 0.012"``, ``"p = 0.54"``."""
-    if p is None or not np.isfinite(p):
-        return "p = NA"
-    if p < 0.001:
-        return "p < 0.001"
-    if p < 0.01:
-        return f"p = {p:.3f}"
-    return f"p = {p:.2f}"
-
 
 def fmt_general(x: float | None) -> str:
     """Compact display of raw data (means, SDs): integers as integers, else 3-4 digits."""
@@ -124,33 +91,6 @@ def fmt_df(df: Any) -> str:
 # ------------------------------------------------------------------------------------
 # measures and transformations
 # ------------------------------------------------------------------------------------
-
-#: Measures whose yi are log ratios (back-transformed with exp, drawn on a log axis).
-RATIO_MEASURES = frozenset({"OR", "RR", "ROM", "PETO", "HR", "IRR", "IRRLN", "MPRLN", "CVR",
-                            "VR", "OR2DN", "OR2DL", "PLO_EXP"})
-
-_MEASURE_NAMES: dict[str, tuple[str, str]] = {
-    # code: (short, long) on the natural (back-transformed) scale
-    "OR": ("OR", "Odds ratio"),
-    "PETO": ("OR", "Peto odds ratio"),
-    "RR": ("RR", "Risk ratio"),
-    "ROM": ("RoM", "Ratio of means"),
-    "HR": ("HR", "Hazard ratio"),
-    "IRR": ("IRR", "Incidence rate ratio"),
-    "CVR": ("CVR", "Coefficient of variation ratio"),
-    "VR": ("VR", "Variability ratio"),
-    "RD": ("RD", "Risk difference"),
-    "MD": ("MD", "Mean difference"),
-    "SMD": ("SMD", "Standardized mean difference"),
-    "SMDH": ("SMD", "Standardized mean difference"),
-    "SMD1": ("SMD", "Standardized mean difference"),
-    "SMCC": ("SMCC", "Standardized mean change"),
-    "SMCR": ("SMCR", "Standardized mean change"),
-    "ZCOR": ("z", "Fisher's z"),
-    "COR": ("r", "Correlation"),
-    "UCOR": ("r", "Correlation"),
-}
-
 
 @dataclass(frozen=True)
 class Scale:
@@ -197,19 +137,17 @@ def resolve_scale(measure: str | None, transform: Any) -> Scale:
         exp back-transformation; ``"ztor"`` / ``"tanh"`` maps Fisher's z to r; a
         callable is applied as is (linear axis).
     """
-    code = (measure or "").upper()
-    short, long = _MEASURE_NAMES.get(code, (code or "Estimate", code or "Estimate"))
-    if code in ("", "GEN"):
-        short, long = "Estimate", "Estimate"
+    m = get_measure(measure)
+    short, long = m.short, m.long
     if transform is None:
-        transform = "exp" if code in RATIO_MEASURES else "none"
+        transform = "exp" if m.log_scale else "none"
     if transform is False or transform == "none":
-        if code in RATIO_MEASURES:
+        if m.log_scale:
             return Scale(_identity, False, f"log {short}", f"Log {long[0].lower()}{long[1:]}",
                          0.0)
         return Scale(_identity, False, short, long, 0.0)
     if transform == "exp":
-        if code not in RATIO_MEASURES:
+        if not m.log_scale:
             short, long = f"exp({short})", f"exp({long})"
         return Scale(np.exp, True, short, f"{long} (log scale)", 1.0)
     if transform in ("ztor", "tanh"):
@@ -361,18 +299,8 @@ def fit_legend(fig: Figure, handles: Sequence[Any], labels: Sequence[str], width
 
 
 # ------------------------------------------------------------------------------------
-# results: the protocol shared by ExactPosterior and BayesFit
+# results: read through the Posterior protocol (bayesma.bayes.protocol)
 # ------------------------------------------------------------------------------------
-
-
-def is_bayesian(obj: Any) -> bool:
-    """True for objects following the Bayesian result protocol (ExactPosterior, BayesFit)."""
-    return all(hasattr(obj, a) for a in ("median", "interval", "priors", "classical"))
-
-
-def is_exact(obj: Any) -> bool:
-    """True for an exact posterior (offers ``conditional`` and ``tau_grid``)."""
-    return hasattr(obj, "conditional") and hasattr(obj, "tau_grid")
 
 
 def _as_array(x: Any) -> np.ndarray:

@@ -18,6 +18,9 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from scipy import stats
 
+from bayesma.bayes.protocol import Posterior
+from bayesma.classical.bias import TrimFillResult
+from bayesma.classical.rma import RMAResult
 from bayesma.errors import BayesmaError
 from bayesma.plots import _style as st
 
@@ -76,8 +79,8 @@ def funnel_plot(
     ----------
     res : RMAResult or Bayesian result
         An intercept-only classical fit (a Bayesian result uses its classical twin).
-    trimfill : TrimFillResult, True or None
-        A :func:`bayesma.trimfill` result (``True`` computes it): the imputed studies
+    trimfill : TrimFillResult or None
+        A :func:`bayesma.trimfill` result (``trimfill=bm.trimfill(res)``): the imputed studies
         are drawn as open markers and the funnel is centred on the adjusted estimate,
         with the original estimate as a dotted line.
     contours : sequence of float, optional
@@ -112,18 +115,17 @@ def funnel_plot(
         raise BayesmaError(f"yaxis must be one of {', '.join(_YAXES)}; got {yaxis!r}")
     if not 0 < level < 1:
         raise BayesmaError(f"level must be in (0, 1), got {level}")
-    if st.is_bayesian(res):
+    if isinstance(res, Posterior):
         res = res.classical
         if res is None:
             raise BayesmaError("this Bayesian result has no classical twin to draw")
-    if not (hasattr(res, "yi") and hasattr(res, "vi") and hasattr(res, "estimate")):
+    if not isinstance(res, RMAResult):
         raise BayesmaError(f"funnel_plot needs an RMAResult (bm.rma); got {type(res).__name__}")
     if not getattr(res, "int_only", True):
         raise BayesmaError("funnel_plot needs a model without moderators")
-    if trimfill is True:
-        from bayesma.classical.bias import trimfill as _tf
-
-        trimfill = _tf(res)
+    if trimfill is not None and not isinstance(trimfill, TrimFillResult):
+        raise BayesmaError("trimfill must be the result of bm.trimfill(res) (the plot does "
+                           f"not run analyses); got {type(trimfill).__name__}")
     cont = tuple(sorted(float(c) for c in contours)) if contours else ()
     if any(not 0 < c < 1 for c in cont):
         raise BayesmaError(f"contours must be p-values in (0, 1), got {contours}")

@@ -20,7 +20,10 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from scipy import stats
 
+from bayesma.bayes.exact import ExactPosterior
+from bayesma.bayes.protocol import Posterior
 from bayesma.errors import BayesmaError
+from bayesma.formatting import fmt_num
 from bayesma.plots import _style as st
 
 __all__ = ["prior_posterior_plot", "posterior_density"]
@@ -95,10 +98,8 @@ def _prior_density(post: Any, param: str, x: np.ndarray) -> np.ndarray | None:
 
 
 def _draws(post: Any, param: str) -> np.ndarray:
-    try:
-        d = post.draws(param, n=20000, random_seed=1)
-    except TypeError:
-        d = post.draws(param)
+    n = 20000 if isinstance(post, ExactPosterior) else None  # MCMC: every stored draw
+    d = post.draws(param, n=n, random_seed=1)
     return np.asarray(d, dtype=float).ravel()
 
 
@@ -108,7 +109,7 @@ def posterior_density(post: Any, param: str, x: np.ndarray) -> np.ndarray:
     Exact posteriors give it directly (``post.pdf``); MCMC fits a Gaussian kernel
     density estimate of the draws, reflected at 0 for tau (Silverman 1986, sec. 2.10).
     """
-    if hasattr(post, "pdf") and st.is_exact(post):
+    if isinstance(post, ExactPosterior):
         return np.asarray(post.pdf(param, x), dtype=float)
     d = _draws(post, param)
     d = d[np.isfinite(d)]
@@ -164,7 +165,7 @@ def prior_posterior_plot(
     -------
     matplotlib.figure.Figure
     """
-    if not st.is_bayesian(post):
+    if not isinstance(post, Posterior):
         raise BayesmaError(
             "prior_posterior_plot needs a Bayesian result (bm.exact_posterior or a BayesFit); "
             f"got {type(post).__name__}"
@@ -238,8 +239,8 @@ def prior_posterior_plot(
         ax.tick_params(labelsize=fontsize)
         desc = st.describe_prior(prior) if prior is not None else "?"
         dg = _digits(lo, hi)
-        ax.set_title(f"{_short_name(param)} = {st.fmt_num(med, dg)} "
-                     f"[{st.fmt_num(lo, dg)}, {st.fmt_num(hi, dg)}]  "
+        ax.set_title(f"{_short_name(param)} = {fmt_num(med, dg)} "
+                     f"[{fmt_num(lo, dg)}, {fmt_num(hi, dg)}]  "
                      f"(median [{100 * prob:g}% CrI])\nprior: {desc}",
                      fontsize=fontsize, loc="left")
     entries = [(handles["post"], "Posterior density"),
@@ -254,7 +255,7 @@ def prior_posterior_plot(
             hk = ", HKSJ" if twin.test == "knha" else ""
             entries.append((handles["classical_mu"],
                             f"Classical estimate [CI] ({twin.method}{hk})"))
-    engine = "exact posterior" if st.is_exact(post) else "MCMC (KDE)"
+    engine = "exact posterior" if isinstance(post, ExactPosterior) else "MCMC (KDE)"
     fig.suptitle(title or f"Prior and posterior ({engine})", fontsize=fontsize * 1.15,
                  x=0.01, ha="left", fontweight="bold")
     fig.legend([h for h, _ in entries], [s for _, s in entries], loc="lower center",

@@ -18,7 +18,11 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, NullLocator
 
+from bayesma.bayes.exact import ExactPosterior
+from bayesma.bayes.protocol import Posterior
+from bayesma.classical.rma import RMAResult
 from bayesma.errors import BayesmaError
+from bayesma.formatting import fmt_num, fmt_p_apa
 from bayesma.plots import _style as st
 
 __all__ = ["regression_plot"]
@@ -27,20 +31,19 @@ _SHOW = ("studies", "bayes", "classical")
 _VALID = frozenset({"studies", "bayes", "classical", "prediction"})
 
 
+def _n_draws(post: Any, n: int) -> int | None:
+    """``n`` joint draws from the exact engine (same seed for every parameter); every
+    stored draw of an MCMC fit."""
+    return n if isinstance(post, ExactPosterior) else None
+
+
 def _beta_draws(post: Any, n: int = 8000) -> np.ndarray:
-    try:
-        d = post.draws("beta", n=n, random_seed=11)
-    except TypeError:
-        d = post.draws("beta")
-    d = np.asarray(d, dtype=float)
+    d = np.asarray(post.draws("beta", n=_n_draws(post, n), random_seed=11), dtype=float)
     return d if d.ndim == 2 else d[:, None]
 
 
 def _tau_draws(post: Any, n: int = 8000) -> np.ndarray:
-    try:
-        d = post.draws("tau", n=n, random_seed=11)
-    except TypeError:
-        d = post.draws("tau")
+    d = post.draws("tau", n=_n_draws(post, n), random_seed=11)
     return np.asarray(d, dtype=float).ravel()
 
 
@@ -100,13 +103,13 @@ def regression_plot(
         raise BayesmaError(f"show: unknown element(s) {bad}; choose from {sorted(_VALID)}")
     if not 0 < prob < 1:
         raise BayesmaError(f"prob must be in (0, 1), got {prob}")
-    if st.is_bayesian(result):
+    if isinstance(result, Posterior):
         bayes = result
         cres = getattr(result, "classical", None) if classical is None else (
             None if classical is False else classical)
         if cres is None:
             raise BayesmaError("regression_plot needs the classical twin for the design")
-    elif hasattr(result, "X") and hasattr(result, "terms"):
+    elif isinstance(result, RMAResult):
         bayes, cres = None, result
     else:
         raise BayesmaError(
@@ -209,10 +212,10 @@ def regression_plot(
                         f"Classical {lev} CI"))
         row = cres.coef.loc[moderator]
         line = (f"Classical slope: {_g(row['estimate'])} [{_g(row['ci_low'])}, "
-                f"{_g(row['ci_high'])}], {st.fmt_p(row['pval'])}")
+                f"{_g(row['ci_high'])}], {fmt_p_apa(row['pval'])}")
         if cres.r2 is not None:
             line += f"; R\u00b2 = {cres.r2:.0f}%"
-        line += f"; residual \u03c4\u00b2 = {st.fmt_num(cres.tau2, 3)}"
+        line += f"; residual \u03c4\u00b2 = {fmt_num(cres.tau2, 3)}"
         footer.append(line)
 
     if scale.log_axis:
@@ -263,6 +266,6 @@ def _g(x: float) -> str:
     """Three significant digits, typographic minus."""
     x = float(x)
     if x == 0 or not np.isfinite(x):
-        return st.fmt_num(x, 2)
+        return fmt_num(x, 2)
     d = int(max(2, min(6, 2 - np.floor(np.log10(abs(x))))))
-    return st.fmt_num(x, d)
+    return fmt_num(x, d)

@@ -20,35 +20,49 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.transforms import offset_copy
 
+from bayesma.bayes.exact import ExactPosterior, exact_posterior_arrays
+from bayesma.bayes.protocol import Posterior
 from bayesma.errors import BayesmaError
+from bayesma.formatting import fmt_num
 from bayesma.plots import _style as st
 
-__all__ = ["tau_trace_plot"]
+__all__ = ["exact_twin", "tau_trace_plot"]
 
 
-def _as_exact(post: Any) -> Any:
-    """An exact posterior of the same model (built from a BayesFit's data and priors)."""
-    if st.is_exact(post):
+def exact_twin(post: Any) -> ExactPosterior:
+    """The exact posterior of the model behind a Bayesian result.
+
+    An :class:`~bayesma.bayes.exact.ExactPosterior` is returned as is. For another
+    :class:`~bayesma.bayes.protocol.Posterior` (an MCMC fit of the normal-normal model)
+    it is built with :func:`bayesma.bayes.exact.exact_posterior_arrays` from the result's
+    classical twin (its studies and design) and priors. :func:`tau_trace_plot` calls this
+    before drawing, so the drawing code only reads an exact posterior; call it yourself
+    (or pass ``bm.exact_posterior(...)``) to keep the computation in view.
+
+    Raises
+    ------
+    BayesmaError
+        When the result is not Bayesian, carries no classical twin, or has priors the
+        exact engine does not support.
+    """
+    if isinstance(post, ExactPosterior):
         return post
-    if not st.is_bayesian(post):
+    if not isinstance(post, Posterior):
         raise BayesmaError(
             "tau_trace_plot needs an ExactPosterior (bm.exact_posterior) or a BayesFit; got "
             f"{type(post).__name__}"
         )
-    from bayesma.bayes.exact import exact_posterior_arrays
-
-    twin = getattr(post, "classical", None)
+    twin = post.classical
     if twin is None:
-        raise BayesmaError("cannot find the study data (yi, vi) of this result")
-    pri = getattr(post, "priors", {}) or {}
+        raise BayesmaError("tau_trace_plot: this result carries no classical twin with its "
+                           "study data; pass bm.exact_posterior(...) instead")
+    pri = post.priors or {}
     extra = set(pri) - {"mu", "tau", "beta"}
     if extra:
         raise BayesmaError(
             f"tau_trace_plot needs the normal-normal model; this fit has {sorted(extra)}"
         )
-    kw = {k + "_prior": pri[k] for k in ("mu", "tau") if k in pri}
-    if "beta" in pri:
-        kw["beta_prior"] = pri["beta"]
+    kw = {k + "_prior": pri[k] for k in ("mu", "tau", "beta") if k in pri}
     try:
         return exact_posterior_arrays(twin.yi, twin.vi, twin.X, terms=twin.terms,
                                       labels=[str(s) for s in twin.labels],
@@ -98,9 +112,10 @@ def tau_trace_plot(
 
     Parameters
     ----------
-    post : ExactPosterior or BayesFit
-        The Bayesian result. A BayesFit of the normal-normal model is recomputed with
-        the exact engine from its data and priors (the curves are exact conditionals).
+    post : ExactPosterior or Posterior
+        The Bayesian result. The curves are exact conditionals, so another Bayesian
+        result (a BayesFit of the normal-normal model) is first turned into its exact
+        twin by :func:`exact_twin` (same studies and priors), before anything is drawn.
     tau_max : float, optional
         Right end of the tau axis (default: about the 99.5% posterior quantile).
     prob : float
@@ -123,7 +138,7 @@ def tau_trace_plot(
     -------
     matplotlib.figure.Figure
     """
-    ex = _as_exact(post)
+    ex = exact_twin(post)  # the result to draw; the drawing below only reads it
     grid = np.asarray(ex.tau_grid, dtype=float)
     if tau_max is not None:
         if not tau_max > 0:
@@ -224,7 +239,7 @@ def tau_trace_plot(
         (Line2D([], [], color=colors[0], lw=1.0), "E(\u03b8\u1d62 | \u03c4, y), one per study"),
         (Patch(facecolor=st.BAYES_LIGHT, edgecolor=st.BAYES), "Posterior density of \u03c4"),
         (Line2D([], [], color="#555555", lw=0.9),
-         f"\u03c4 median {st.fmt_num(med, 2)}, {100 * prob:g}% CrI shaded"),
+         f"\u03c4 median {fmt_num(med, 2)}, {100 * prob:g}% CrI shaded"),
     ]
     if show_prior:
         handles.append((Line2D([], [], color=st.PRIOR, lw=1.2, ls="--"),

@@ -6,8 +6,14 @@
 >>> bm.priors.default_priors("OR")            # documented defaults per measure
 >>> bm.priors.turner2015("all-cause mortality", "pharmacological vs placebo/control")
 >>> bm.priors.rhodes2015("mental health", "non-pharmacological", area="cancer")
+>>> bm.priors.prior_from_spec({"family": "HalfNormal", "sigma": 0.5}, role="tau")
+
+Modules: ``base`` (the ``Prior`` class, the family registry), ``tau`` and ``location``
+(the families), ``parsing`` (specs and presets by name), ``presets`` (published
+tables), ``defaults`` (default priors per measure); ``families`` re-exports them all.
 """
 
+from bayesma.priors.base import KERNEL_DEFAULTS
 from bayesma.priors.defaults import DEFAULTS, default_priors
 from bayesma.priors.families import (
     PRIOR_FAMILIES,
@@ -26,10 +32,13 @@ from bayesma.priors.families import (
     Normal,
     Prior,
     StudentT,
+    Tau2Prior,
+    TauPrior,
     Uniform,
     UniformTau,
     prior_from_spec,
 )
+from bayesma.priors.parsing import PRESETS, PRIOR_ROLES, Preset, families_for
 from bayesma.priors.presets import (
     bartos2021,
     bartos2021_table,
@@ -42,6 +51,13 @@ from bayesma.priors.presets import (
 
 __all__ = [
     "DEFAULTS",
+    "KERNEL_DEFAULTS",
+    "PRESETS",
+    "PRIOR_ROLES",
+    "Preset",
+    "Tau2Prior",
+    "TauPrior",
+    "families_for",
     "PRIOR_FAMILIES",
     "Cauchy",
     "Exponential",

@@ -31,7 +31,9 @@ from __future__ import annotations
 import numpy as np
 
 from bayesma.errors import BayesmaError
-from bayesma.priors.families import HalfNormal, Normal, Prior
+from bayesma.priors.base import Prior
+from bayesma.priors.location import Normal
+from bayesma.priors.tau import HalfNormal
 
 __all__ = ["default_priors", "DEFAULTS"]
 

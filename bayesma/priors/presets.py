@@ -33,25 +33,27 @@ InverseGamma(alpha=1.71, beta=0.4)
 
 from __future__ import annotations
 
-import csv
 import difflib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
-
-import pandas as pd
 
 from bayesma.errors import BayesmaError
-from bayesma.priors.families import (
-    HalfNormal,
-    InverseGamma,
-    LogNormalTau2,
-    LogStudentTTau2,
-    Prior,
-    StudentT,
+from bayesma.priors.base import Prior
+from bayesma.priors.location import StudentT
+from bayesma.priors.preset_tables import (
+    BARTOS2021,
+    BARTOS2023,
+    REFERENCES,
+    RHODES2015,
+    TURNER2015,
+    bartos2021_table,
+    list_presets,
+    read_table,
+    rhodes2015_table,
+    turner2015_table,
 )
+from bayesma.priors.tau import HalfNormal, InverseGamma, LogNormalTau2, LogStudentTTau2
 
 __all__ = [
     "turner2015",
@@ -66,112 +68,6 @@ __all__ = [
     "BARTOS2021",
     "BARTOS2023",
 ]
-
-#: Citations (also at the top of each CSV table).
-TURNER2015 = (
-    "Turner RM, Jackson D, Wei Y, Thompson SG, Higgins JPT. Predictive distributions for "
-    "between-study heterogeneity and simple methods for their application in Bayesian "
-    "meta-analysis. Stat Med 2015;34(6):984-998. doi:10.1002/sim.6381"
-)
-RHODES2015 = (
-    "Rhodes KM, Turner RM, Higgins JPT. Predictive distributions were developed for the "
-    "extent of heterogeneity in meta-analyses of continuous outcome data. J Clin Epidemiol "
-    "2015;68(1):52-60. doi:10.1016/j.jclinepi.2014.08.012"
-)
-BARTOS2021 = (
-    "Bartoš F, Gronau QF, Timmers B, Otte WM, Ly A, Wagenmakers E-J. Bayesian "
-    "model-averaged meta-analysis in medicine. Stat Med 2021;40(30):6743-6761. "
-    "doi:10.1002/sim.9170"
-)
-BARTOS2023 = (
-    "Bartoš F, Otte WM, Gronau QF, Timmers B, Ly A, Wagenmakers E-J. Empirical prior "
-    "distributions for Bayesian meta-analyses of binary and time-to-event outcomes. "
-    "arXiv:2306.11468, 2023. doi:10.48550/arXiv.2306.11468"
-)
-_REFERENCES = {"bartos2021": BARTOS2021, "bartos2023": BARTOS2023}
-
-
-# ======================================================================================
-# Tables
-# ======================================================================================
-
-
-@cache
-def _read_table(name: str) -> pd.DataFrame:
-    text = resources.files("bayesma.priors").joinpath("tables", f"{name}.csv").read_text(
-        encoding="utf-8"
-    )
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
-    rows = list(csv.reader(lines))
-    df = pd.DataFrame(rows[1:], columns=rows[0])
-    for col in df.columns:
-        if col in {"mu", "sigma", "nu", "mu_nu", "mu_sigma", "tau_alpha", "tau_beta",
-                   "tau_sigma"}:
-            df[col] = pd.to_numeric(df[col].mask(df[col] == ""))
-    return df
-
-
-def _table_header(name: str) -> list[str]:
-    text = resources.files("bayesma.priors").joinpath("tables", f"{name}.csv").read_text(
-        encoding="utf-8"
-    )
-    return [ln[1:].strip() for ln in text.splitlines() if ln.startswith("#")]
-
-
-def turner2015_table() -> pd.DataFrame:
-    """Turner et al. (2015) Table IV as a DataFrame.
-
-    Columns ``outcome, comparison, mu, sigma, table``: log(tau²) ~ N(mu, sigma²) on the
-    log odds ratio scale. The row ``outcome == comparison == "any"`` is the general
-    healthcare setting (p. 993). ``df.attrs["source"]`` holds the file's header lines.
-    """
-    df = _read_table("turner2015").copy()
-    df.attrs["source"] = _table_header("turner2015")
-    return df
-
-
-def rhodes2015_table() -> pd.DataFrame:
-    """Rhodes et al. (2015) Tables 3, A.3.1 and A.3.2 as one DataFrame.
-
-    Columns ``area, outcome, comparison, mu, sigma, nu, table, note``: log(tau²) ~
-    t_nu(mu, sigma) on the SMD scale. ``area`` is ``"other"`` (Table 3: medical areas
-    other than respiratory and cancer), ``"respiratory"`` (A.3.1) or ``"cancer"``
-    (A.3.2); the row with all three ``"any"`` is the general setting. ``note`` flags the
-    two published cells that break the table's additive pattern.
-    """
-    df = _read_table("rhodes2015").copy()
-    df.attrs["source"] = _table_header("rhodes2015")
-    return df
-
-
-def bartos2021_table() -> pd.DataFrame:
-    """The Cochrane-wide priors of Bartoš et al. per measure as a DataFrame.
-
-    Columns ``measure, scale, mu_nu, mu_sigma, tau_family, tau_alpha, tau_beta,
-    tau_sigma, reference``: mu ~ Student-t(0, mu_sigma, mu_nu); tau ~
-    InverseGamma(tau_alpha, tau_beta), or HalfNormal(tau_sigma) for RD. ``reference``
-    is ``"bartos2021"`` (SMD, Stat Med 2021) or ``"bartos2023"`` (binary and
-    time-to-event measures, arXiv:2306.11468).
-    """
-    df = _read_table("bartos2021").copy()
-    df.attrs["source"] = _table_header("bartos2021")
-    return df
-
-
-def list_presets() -> pd.DataFrame:
-    """The published presets: one row per function, with scale, prior family and source."""
-    rows = [
-        ("turner2015", "turner2015(outcome, comparison)", "log odds ratio", "tau",
-         "LogNormalTau2", len(_read_table("turner2015")), TURNER2015),
-        ("rhodes2015", "rhodes2015(outcome, comparison, area)", "standardized mean difference",
-         "tau", "LogStudentTTau2 (nu=5)", len(_read_table("rhodes2015")), RHODES2015),
-        ("bartos2021", "bartos2021(measure)", "SMD, log OR, log RR, RD, log HR", "mu and tau",
-         "StudentT + InverseGamma (HalfNormal for RD)", len(_read_table("bartos2021")),
-         f"{BARTOS2021} (SMD); {BARTOS2023} (OR, RR, RD, HR)"),
-    ]
-    return pd.DataFrame(rows, columns=["preset", "call", "scale", "parameters", "family",
-                                       "cells", "source"])
-
 
 # ======================================================================================
 # Lenient matching of category names
@@ -439,7 +335,7 @@ def turner2015(outcome: str | None = None,
     parameters refer to tau²; on tau the distribution is log-normal with halved mu and
     sigma (bayesmeta's ``TurnerEtAlPrior()`` reports both).
     """
-    table = _read_table("turner2015")
+    table = read_table("turner2015")
     if _all_or_none("turner2015", ["outcome", "comparison"], [outcome, comparison]):
         o = _TURNER_OUTCOMES.match(outcome)
         c = _turner_comparison(comparison)
@@ -504,7 +400,7 @@ def rhodes2015(outcome: str | None = None,
     Both are likely misprints in the paper; if your analysis falls in one of these
     cells, consider reporting a sensitivity analysis with the neighbouring value.
     """
-    table = _read_table("rhodes2015")
+    table = read_table("rhodes2015")
     if _all_or_none("rhodes2015", ["outcome", "comparison", "area"],
                     [outcome, comparison, area]):
         o = _RHODES_OUTCOMES.match(outcome)
@@ -566,8 +462,8 @@ def bartos2021(measure: str = "SMD") -> dict[str, Prior]:
         prior's ``source`` cites the paper it comes from.
     """
     m = _BARTOS_MEASURES.match(measure)
-    row = _read_table("bartos2021").set_index("measure").loc[m]
-    ref = _REFERENCES[row["reference"]]
+    row = read_table("bartos2021").set_index("measure").loc[m]
+    ref = REFERENCES[row["reference"]]
     src = f"{ref}; Cochrane-wide prior for {row['scale']} ({m})"
     mu = StudentT(float(row["mu_nu"]), 0.0, float(row["mu_sigma"]), source=src)
     if row["tau_family"] == "HalfNormal":

@@ -19,12 +19,8 @@ function                        what it does
 
 from bayesma.sensitivity.loo import BayesLeave1Out, bayes_leave1out
 from bayesma.sensitivity.power import psense, psense_tree
-from bayesma.sensitivity.priors import (
-    PRIOR_SETS,
-    PriorSensitivity,
-    prior_sensitivity,
-    tau_prior_set,
-)
+from bayesma.sensitivity.prior_sets import PRIOR_SETS, tau_prior_set
+from bayesma.sensitivity.priors import PriorSensitivity, prior_sensitivity
 from bayesma.sensitivity.subsets import (
     ROB_VALUES,
     SensitivitySubsets,

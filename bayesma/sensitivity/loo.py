@@ -35,14 +35,17 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from bayesma.bayes.exact import _rows_quantile
+from bayesma.bayes.exact import ExactPosterior
+from bayesma.bayes.exact.mixture import rows_quantile
+from bayesma.classical.influence import influence, leave1out
 from bayesma.errors import BayesmaError, TooFewStudiesError
-from bayesma.sensitivity._common import (
+from bayesma.formatting import fmt_plain as fmt
+from bayesma.sensitivity.common import (
     Studies,
     classical_fit,
     exact_fit,
-    fmt,
     label_list,
+    plot_result,
     read_studies,
     resolve_priors,
 )
@@ -61,21 +64,14 @@ def predictive_mixture(post: Any, v_new: float) -> tuple[np.ndarray, np.ndarray,
     """Normal-mixture form of the predictive distribution of a new study with variance v_new.
 
     Returns ``(M, S, w)``: component means b(tau_g), sds sqrt(C(tau_g) + tau_g² + v_new)
-    and weights, from the exact engine's quadrature nodes. When those are not
-    available, the integral over tau is done on the probability scale, tau =
-    Q(u), u in (0, 1), by Gauss-Legendre (96 nodes), with the public
-    ``quantile`` and ``conditional`` methods.
+    and weights, from the exact engine's quadrature nodes
+    (:meth:`ExactPosterior.predictive_mixture`). For other results the integral over tau
+    is done on the probability scale, tau = Q(u), u in (0, 1), by Gauss-Legendre (96
+    nodes), with the public ``quantile`` and ``conditional`` methods.
     """
-    node_data = getattr(post, "_node_data", None)
-    if callable(node_data):
-        try:
-            nd = node_data()
-            tau, w = np.asarray(nd["tau"], float), np.asarray(nd["w"], float)
-            b = np.asarray(nd["b"], float)[:, 0]
-            C = np.asarray(nd["C"], float)[:, 0, 0]
-            return b, np.sqrt(C + tau**2 + v_new), w / w.sum()
-        except (KeyError, IndexError, TypeError, AttributeError):
-            pass
+    if isinstance(post, ExactPosterior):
+        M, S, w = post.predictive_mixture(v_new)
+        return M, S, w / w.sum()
     x, wq = np.polynomial.legendre.leggauss(_GL_NODES)
     u = 0.5 * (x + 1.0)
     tau = np.asarray(post.quantile("tau", u), dtype=float)
@@ -91,7 +87,7 @@ def _mixture_cdf(x: float, M: np.ndarray, S: np.ndarray, w: np.ndarray) -> float
 
 def _mixture_quantile(q: float, M: np.ndarray, S: np.ndarray, w: np.ndarray) -> float:
     """Quantile of a Normal mixture (the exact engine's safeguarded Newton solver)."""
-    return float(_rows_quantile(np.array([q]), M[None, :], S[None, :], w)[0])
+    return float(rows_quantile(np.array([q]), M[None, :], S[None, :], w)[0])
 
 
 def _holm(p: np.ndarray) -> np.ndarray:
@@ -220,11 +216,13 @@ class BayesLeave1Out:
         return f"<BayesLeave1Out k={self.k} flagged={self.flagged}>"
 
     def plot(self, **kwargs: Any):
-        """Classical and Bayesian leave-one-out side by side: :func:`bayesma.plots.
-        leave1out_plot`."""
-        from bayesma.plots.sensitivity import leave1out_plot
+        """Classical and Bayesian leave-one-out side by side: ``bm.leave1out_plot(self)``.
 
-        return leave1out_plot(self, **kwargs)
+        The plot is registered by :mod:`bayesma.plots` (see
+        :func:`bayesma.sensitivity.common.plot_result`): this module never imports the
+        plotting layer above it.
+        """
+        return plot_result(self, **kwargs)
 
 
 def bayes_leave1out(
@@ -325,8 +323,6 @@ def bayes_leave1out(
     cl = None
     notes: list[str] = []
     if res is not None:
-        from bayesma.classical.influence import influence, leave1out
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:

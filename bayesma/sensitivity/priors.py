@@ -7,7 +7,8 @@ models.RandomEffects`, whose compiled model is reused for every prior of the sam
 family, :mod:`bayesma.bayes.sampling`), and tabulates how the posterior of mu and tau
 moves, with the classical twin as a reference row.
 
-Ready-made sets of tau priors (:func:`tau_prior_set`), scaled to the effect measure
+Ready-made sets of tau priors (:func:`tau_prior_set`, defined in
+:mod:`bayesma.sensitivity.prior_sets` and re-exported here), scaled to the effect measure
 through the default tau scale ``t0`` of :mod:`bayesma.priors.defaults` (0.5 for log
 odds/risk/hazard ratios, 0.3 for SMDs, 0.2 for correlations and risk differences, the
 data-scaled ``s`` otherwise):
@@ -33,30 +34,33 @@ data-scaled ``s`` otherwise):
 from __future__ import annotations
 
 import math
+import time
 import warnings
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
+from bayesma.bayes.fit import BayesFit
+from bayesma.bayes.models import RandomEffects
 from bayesma.errors import BayesmaError, ImproperPosteriorError
-from bayesma.sensitivity._common import (
+from bayesma.formatting import fmt_plain as fmt
+from bayesma.sensitivity.common import (
     Studies,
     classical_fit,
     classical_heterogeneity,
     exact_fit,
-    fmt,
+    plot_result,
+    progress_enabled,
     read_studies,
     resolve_priors,
 )
+from bayesma.sensitivity.prior_sets import PRIOR_SETS, as_prior_dict, tau_prior_set
 
 __all__ = ["PriorSensitivity", "prior_sensitivity", "tau_prior_set", "PRIOR_SETS",
            "TABLE_COLUMNS"]
-
-#: Names of the ready-made tau prior sets.
-PRIOR_SETS = ("weakly informative", "empirical", "vague")
 
 #: Columns of :attr:`PriorSensitivity.table`.
 TABLE_COLUMNS = ["kind", "tau_prior", "mu_prior", "mu_mean", "mu_sd", "mu_median", "mu_low",
@@ -71,172 +75,6 @@ SENSITIVE_SHIFT = 0.33
 #: sensitive, and as sensitive.
 ROBUST_WIDTH = 1.25
 SENSITIVE_WIDTH = 1.6
-
-_RATIO_TURNER = {"OR": "exact", "PETO": "exact", "RR": "approx", "HR": "approx"}
-_BARTOS = {"SMD": "SMD", "SMDH": "SMD", "OR": "OR", "PETO": "OR", "RR": "RR", "RD": "RD",
-           "HR": "HR"}
-
-
-# ======================================================================================
-# ready-made prior sets
-# ======================================================================================
-def _tau_scale(measure: str | None, yi: Any, vi: Any) -> float:
-    """The default tau scale t0 of :func:`bayesma.priors.default_priors`."""
-    from bayesma.priors import default_priors
-
-    return float(default_priors(measure, yi, vi)["tau"].sigma)
-
-
-def _nice(x: float) -> float:
-    """Three significant digits, for readable labels."""
-    return float(f"{x:.3g}")
-
-
-def _tau_prior_set(name: str, measure: str | None, *, yi: Any = None, vi: Any = None,
-                   outcome: Any = None, comparison: Any = None, area: Any = None
-                   ) -> tuple[dict[str, Any], list[str]]:
-    """(priors by label, notes) of a ready-made set; see :func:`tau_prior_set`."""
-    from bayesma.priors import (
-        HalfCauchy,
-        HalfNormal,
-        Jeffreys,
-        Uniform,
-        UniformTau,
-        bartos2021,
-        rhodes2015,
-        turner2015,
-    )
-
-    key = " ".join(str(name).lower().replace("_", " ").replace("-", " ").split())
-    notes: list[str] = []
-    if key in ("weakly informative", "weak", "wi"):
-        t0 = _tau_scale(measure, yi, vi)
-        why = ("weakly informative half-normal / half-Cauchy at half, once and twice the "
-               f"default scale {t0:g} (Friede et al. 2017; Röver et al. 2021; Gelman 2006)")
-        out: dict[str, Any] = {}
-        for fam in (HalfNormal, HalfCauchy):
-            for f in (0.5, 1.0, 2.0):
-                p = fam(_nice(f * t0), source=why)
-                out[p.describe()] = p
-        return out, notes
-    if key == "vague":
-        t0 = _tau_scale(measure, yi, vi)
-        out = {}
-        for p in (Uniform(0.0, _nice(10 * t0), source="vague: Uniform(0, 10 t0) (Gelman 2006)"),
-                  HalfCauchy(_nice(5 * t0), source="vague: wide half-Cauchy (Gelman 2006)"),
-                  UniformTau(source="improper uniform on tau (Röver 2020, sec. 2.5)"),
-                  Jeffreys(source="Jeffreys prior (Tibshirani 1989; Röver 2020, sec. 2.5)")):
-            out[p.describe()] = p
-        return out, notes
-    if key in ("empirical", "informative", "presets"):
-        code = (measure or "").upper()
-        out = {}
-        if code in ("SMD", "SMDH"):
-            specific = not all(x is None for x in (outcome, comparison, area))
-            if specific:
-                p = rhodes2015(outcome, comparison, area)
-                out[f"Rhodes 2015: {p.describe()}"] = p
-            else:
-                notes.append("empirical priors: no outcome/comparison/area given, so the "
-                             "Rhodes et al. (2015) general-setting prior is used; pass "
-                             "outcome=, comparison= and area= for a specific cell")
-            p = rhodes2015()
-            out[f"Rhodes 2015 general: {p.describe()}"] = p
-        elif code in _RATIO_TURNER:
-            specific = not all(x is None for x in (outcome, comparison))
-            if specific:
-                p = turner2015(outcome, comparison)
-                out[f"Turner 2015: {p.describe()}"] = p
-            else:
-                notes.append("empirical priors: no outcome/comparison given, so the Turner "
-                             "et al. (2015) general-setting prior is used; pass outcome= "
-                             "and comparison= for a specific cell")
-            p = turner2015()
-            out[f"Turner 2015 general: {p.describe()}"] = p
-            if _RATIO_TURNER[code] == "approx":
-                notes.append(f"Turner et al. (2015) derived their priors for log odds "
-                             f"ratios; for {code} they are an approximation")
-        if code in _BARTOS:
-            p = bartos2021(_BARTOS[code])["tau"]
-            out[f"Bartoš Cochrane: {p.describe()}"] = p
-        if not out:
-            raise BayesmaError(
-                f"no published empirical prior for tau is available for measure "
-                f"{measure!r}: Turner et al. (2015) cover odds ratios, Rhodes et al. (2015) "
-                "SMDs and Bartoš et al. (2021; 2023) SMD, OR, RR, RD and HR. Use the "
-                "'weakly informative' or 'vague' set, or pass your own priors")
-        return out, notes
-    raise BayesmaError(f"unknown prior set {name!r}; choose one of "
-                       f"{', '.join(map(repr, PRIOR_SETS))} or pass a dict of priors")
-
-
-def tau_prior_set(name: str, measure: str | None = None, *, yi: Any = None, vi: Any = None,
-                  outcome: Any = None, comparison: Any = None, area: Any = None
-                  ) -> dict[str, Any]:
-    """A ready-made set of tau priors for an effect measure.
-
-    Parameters
-    ----------
-    name : {"weakly informative", "empirical", "vague"}
-        The set (see the module documentation for its members and sources).
-    measure : str, optional
-        Effect measure ("OR", "SMD", ...); scale-dependent measures (MD, GEN, None) need
-        ``yi`` and ``vi`` to set the scale.
-    yi, vi : array-like, optional
-        The data (for the data-scaled default of measures without a natural scale).
-    outcome, comparison, area : str, optional
-        Cell of the Turner et al. (2015; outcome, comparison) or Rhodes et al. (2015;
-        outcome, comparison, area) tables for ``"empirical"``; without them the general
-        setting is used.
-
-    Returns
-    -------
-    dict
-        ``{label: Prior}`` in a fixed order; every prior's ``source`` says where it comes
-        from.
-
-    Examples
-    --------
-    >>> tau_prior_set("weakly informative", "SMD")     # doctest: +SKIP
-    {'HalfNormal(sigma=0.15)': ..., 'HalfNormal(sigma=0.3)': ..., ...}
-    """
-    return _tau_prior_set(name, measure, yi=yi, vi=vi, outcome=outcome,
-                          comparison=comparison, area=area)[0]
-
-
-def _as_prior_dict(spec: Any, what: str, st: Studies, presets: dict[str, Any],
-                   notes: list[str]) -> dict[str, Any]:
-    """Normalise a prior specification into ``{label: Prior}``."""
-    from bayesma.priors import Prior
-
-    if spec is None:
-        return {}
-    if isinstance(spec, Prior):
-        return {spec.describe(): spec}
-    if isinstance(spec, str):
-        if what == "mu":
-            raise BayesmaError("mu_priors: ready-made sets exist for tau only; pass a dict "
-                               "or a list of mu priors")
-        pri, extra = _tau_prior_set(spec, st.measure, yi=st.yi, vi=st.vi, **presets)
-        notes.extend(extra)
-        return pri
-    if isinstance(spec, Mapping):
-        out = {}
-        for lab, p in spec.items():
-            if not isinstance(p, Prior):
-                raise BayesmaError(f"{what}_priors[{lab!r}] must be a bayesma prior object, "
-                                   f"got {p!r}")
-            out[str(lab)] = p
-        return out
-    if isinstance(spec, Sequence):
-        out = {}
-        for item in spec:
-            for lab, p in _as_prior_dict(item, what, st, presets, notes).items():
-                out[lab] = p
-        return out
-    raise BayesmaError(f"{what}_priors must be a prior, a dict {{label: prior}}, a list, or "
-                       f"a set name; got {spec!r}")
-
 
 # ======================================================================================
 # the result
@@ -414,10 +252,13 @@ class PriorSensitivity:
                 f"{len(self.mu_priors)} mu priors, k={self.k}>")
 
     def plot(self, **kwargs: Any):
-        """Intervals of mu and tau by prior: :func:`bayesma.plots.sensitivity_plot`."""
-        from bayesma.plots.sensitivity import sensitivity_plot
+        """Intervals of mu and tau by prior: ``bm.sensitivity_plot(self, **kwargs)``.
 
-        return sensitivity_plot(self, **kwargs)
+        The plot is registered by :mod:`bayesma.plots` (see
+        :func:`bayesma.sensitivity.common.plot_result`): this module never imports the
+        plotting layer above it.
+        """
+        return plot_result(self, **kwargs)
 
 
 # ======================================================================================
@@ -495,7 +336,7 @@ def prior_sensitivity(
     area: Any = None,
     classical: str | None = "REML",
     classical_test: str = "knha",
-    progress: bool = True,
+    progress: bool | None = None,
     slab: str | None = None,
     sei: str | None = None,
     level: float = 0.95,
@@ -529,8 +370,9 @@ def prior_sensitivity(
         tau² estimator of the classical reference row (None: no reference row).
     classical_test : {"knha", "z", "t"}
         Inference of the classical reference row.
-    progress : bool
-        Show a progress bar over the sweep (tqdm).
+    progress : bool or None
+        Show a progress bar over the sweep (tqdm). ``None`` (default): only when
+        ``sys.stderr`` is a terminal, so logs and CI output get no bar characters.
     slab, sei : str, optional
         Label column; standard-error column used instead of ``vi``.
     level : float
@@ -551,10 +393,6 @@ def prior_sensitivity(
         Unknown set names, invalid priors, a non-Normal mu prior with the exact engine,
         or when no prior combination gives a proper posterior.
     """
-    import time
-
-    from tqdm.auto import tqdm
-
     t_start = time.perf_counter()
     if engine not in ("exact", "mcmc"):
         raise BayesmaError(f"engine must be 'exact' or 'mcmc', got {engine!r}")
@@ -565,10 +403,10 @@ def prior_sensitivity(
     st = read_studies(data, yi, vi, sei=sei, slab=slab, measure=measure)
     notes: list[str] = []
     presets = {"outcome": outcome, "comparison": comparison, "area": area}
-    taus = _as_prior_dict(tau_priors if tau_priors is not None else "weakly informative",
+    taus = as_prior_dict(tau_priors if tau_priors is not None else "weakly informative",
                           "tau", st, presets, notes)
     mu_default, _ = resolve_priors(st, None, None)
-    mus = _as_prior_dict(mu_priors, "mu", st, presets, notes) or {
+    mus = as_prior_dict(mu_priors, "mu", st, presets, notes) or {
         mu_default.describe(): mu_default}
     for lab, p in taus.items():
         if p.param != "tau":
@@ -589,7 +427,8 @@ def prior_sensitivity(
     model = None
     if engine == "mcmc":
         fit_kwargs.setdefault("progressbar", False)
-    bar = tqdm(combos, desc="prior sensitivity", disable=not progress, leave=False)
+    bar = tqdm(combos, desc="prior sensitivity", disable=not progress_enabled(progress),
+               leave=False)
     for t_lab, m_lab in bar:
         tp, mp = taus[t_lab], mus[m_lab]
         try:
@@ -629,10 +468,8 @@ def prior_sensitivity(
 
 def _mcmc_model(st: Studies, mu_prior: Any, tau_prior: Any):
     """A RandomEffects model of the studies (the fit's own model when one was given)."""
-    from bayesma.bayes.models import RandomEffects
-
     src = st.source
-    if src is not None and hasattr(src, "model") and hasattr(src.model, "with_priors"):
+    if isinstance(src, BayesFit):
         return src.model.with_priors(mu_prior=mu_prior, tau_prior=tau_prior)
     data = pd.DataFrame({"yi": st.yi, "vi": st.vi, "study": st.labels})
     with warnings.catch_warnings():

@@ -40,15 +40,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayesma.classical.influence import influence
+from bayesma.classical.rma import fit_arrays
 from bayesma.data import describe_rows, find_label_column
 from bayesma.errors import BayesmaError, DataError
-from bayesma.sensitivity._common import (
+from bayesma.formatting import fmt_plain as fmt
+from bayesma.sensitivity.common import (
     Studies,
     classical_fit,
     classical_heterogeneity,
     exact_fit,
-    fmt,
     label_list,
+    plot_result,
     read_studies,
     resolve_priors,
 )
@@ -333,10 +336,13 @@ class SensitivitySubsets:
         return f"<SensitivitySubsets analyses={self.analyses}>"
 
     def plot(self, **kwargs: Any):
-        """Intervals of mu and tau by subset: :func:`bayesma.plots.sensitivity_plot`."""
-        from bayesma.plots.sensitivity import sensitivity_plot
+        """Intervals of mu and tau by subset: ``bm.sensitivity_plot(self, **kwargs)``.
 
-        return sensitivity_plot(self, **kwargs)
+        The plot is registered by :mod:`bayesma.plots` (see
+        :func:`bayesma.sensitivity.common.plot_result`): this module never imports the
+        plotting layer above it.
+        """
+        return plot_result(self, **kwargs)
 
 
 def _classical_row(res: Any, level: float) -> dict[str, float]:
@@ -432,8 +438,6 @@ def sensitivity_subsets(
             if res_all is None:
                 raise BayesmaError("rule 'outliers' needs the classical fit of all studies, "
                                    "which failed")
-            from bayesma.classical.influence import influence
-
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 cache["inf"] = influence(res_all)
@@ -455,8 +459,6 @@ def sensitivity_subsets(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 try:
-                    from bayesma.classical.rma import fit_arrays
-
                     res = fit_arrays(sub.yi, sub.vi, method=classical, test=classical_test,
                                      level=level, labels=sub.labels, measure=sub.measure)
                 except BayesmaError as exc:

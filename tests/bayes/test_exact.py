@@ -23,7 +23,7 @@ from conftest import BAYES_REFERENCE, assert_close, bayes_reference, shared_data
 from scipy import integrate, special, stats
 
 import bayesma as bm
-from bayesma.bayes.exact import ExactPosterior, _fast_tau_logprior, exact_posterior
+from bayesma.bayes.exact import ExactPosterior, exact_posterior
 from bayesma.errors import BayesmaError, DataError, ImproperPosteriorError
 
 P = bm.priors
@@ -272,7 +272,7 @@ def test_fast_prior_closures_match_prior_objects():
                   P.HalfNormal(2.5), P.HalfStudentT(1.5, 2.0)]:
         kw = {} if prior.data_free else {"vi": v}
         ref = np.asarray(prior.logpdf(x, **kw), float)
-        got = _fast_tau_logprior(prior, v)(x)
+        got = prior.log_density(v)(x)
         ok = np.isfinite(ref)
         np.testing.assert_array_equal(np.isfinite(got), ok, err_msg=str(prior))
         np.testing.assert_allclose(got[ok], ref[ok], rtol=1e-12, atol=1e-12, err_msg=str(prior))
@@ -321,7 +321,7 @@ def _regression_route(y, v, X, m0, S0, tau_prior, x_points, col):
                                        P.Uniform(0.0, 3.0)], ids=str)
 def test_meta_regression_against_covariance_route(bcg, tau_prior):
     post = exact_posterior(bcg, mods="~ ablat", mu_prior=P.Normal(0.0, 10.0),
-                           beta_prior=P.Normal(0.0, 1.0), tau_prior=tau_prior)
+                           beta_prior=P.Normal(0.0, 1.0), tau_prior=tau_prior, center=False)
     assert post.terms == ["intrcpt", "ablat"]
     X = np.column_stack([np.ones(post.k), bcg["ablat"].to_numpy(float)])
     q = post.quantile("beta[ablat]", QS)
@@ -659,3 +659,54 @@ def test_exact_posterior_misspelt_classical_method_raises():
         exact_posterior(shared_data("bcg"), classical="XYZ")
     with pytest.raises(DataError, match="unknown test 'nope'"):
         exact_posterior(shared_data("bcg"), classical_test="nope")
+
+
+# =======================================================================================
+# 5. issue 9: BF01 of tau = 0 by marginal likelihoods, quantile probabilities
+# =======================================================================================
+def test_bf01_tau0_is_a_ratio_of_marginal_likelihoods(bcg):
+    """BF01(tau = 0) = p(y | tau = 0) / p(y): defined for Turner's log-normal prior on tau²
+    (zero density at 0, where Savage-Dickey is not), equal to Savage-Dickey elsewhere."""
+    y, v = bcg["yi"].to_numpy(), bcg["vi"].to_numpy()
+    k = y.size
+    # p(y | tau = 0) with mu ~ N(0, 10²): y ~ N(0, V + 100 11') (no quadrature involved)
+    log_l0 = stats.multivariate_normal(np.zeros(k), np.diag(v) + 100.0).logpdf(y)
+    lognormal = exact_posterior(bcg, mu_prior=P.Normal(0, 10),
+                                tau_prior=P.LogNormalTau2(-2.56, 1.74), classical=None)
+    bf = lognormal.bf01_tau0()
+    assert np.isfinite(bf) and bf > 0
+    assert_close(bf, math.exp(log_l0 - lognormal.log_marginal_likelihood), rtol=1e-10)
+    assert_close(lognormal.densities()["bf01_tau_eq_0_ml"], bf, rtol=1e-14)
+    assert_close(lognormal.summary().attrs["bf01_tau0"], bf, rtol=1e-14)
+    assert "BF01 (tau = 0" in str(lognormal)
+    for prior in (P.HalfNormal(0.5), P.HalfCauchy(0.5), P.Uniform(0.0, 10.0),
+                  P.Exponential(2.0)):
+        post = exact_posterior(bcg, mu_prior=P.Normal(0, 10), tau_prior=prior, classical=None)
+        assert_close(post.bf01_tau0(), post.bayes_factor("tau", 0.0), rtol=1e-8, what=str(prior))
+    # with a flat mu prior both models use the restricted likelihood: still the identity
+    flat = exact_posterior(bcg, mu_prior=P.Flat(), tau_prior=P.HalfNormal(0.5), classical=None)
+    assert_close(flat.bf01_tau0(), flat.bayes_factor("tau", 0.0), rtol=1e-8)
+    improper = exact_posterior(bcg, mu_prior=P.Normal(0, 10), tau_prior=P.UniformTau(),
+                               classical=None)
+    with pytest.raises(BayesmaError, match="proper prior on tau"):
+        improper.bf01_tau0()
+
+
+@pytest.mark.parametrize("q", [math.nan, -0.5, 1.01, [0.1, math.nan], "a"])
+def test_quantile_rejects_bad_probabilities(bcg, q):
+    post = exact_posterior(bcg, classical=None, tau_prior=P.HalfNormal(0.5))
+    for par in ("mu", "tau", "theta"):
+        with pytest.raises(BayesmaError, match="quantile"):
+            post.quantile(par, q)
+
+
+def test_summary_of_raw_scale_regression_on_ratio_measure_does_not_overflow(bcg):
+    """The intercept at year 0 of a log-RR regression has a huge sd: E[exp(.)] is inf."""
+    bcg = bcg.copy()
+    bcg.attrs["measure"] = "RR"
+    post = exact_posterior(bcg, mods="~ year", tau_prior=P.HalfNormal(0.5))
+    s = post.summary()
+    assert "exp_mean" in s.columns
+    assert np.isinf(s.loc["mu", "exp_mean"]) or s.loc["mu", "exp_mean"] > 0
+    assert np.isfinite(s.loc["beta[year]", "mean"])
+    assert 0.01 < s.loc["beta[year]", "mean"] < 0.05  # REML: 0.027

@@ -8,6 +8,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 from conftest import shared_data
 from scipy import integrate, stats
 
@@ -449,3 +450,206 @@ def test_tau_kernel_reproduces_each_family(bcg, prior_name):
     np.testing.assert_allclose(diffs, diffs[0], atol=1e-9)
     if prior_name == "Uniform":  # outside the support
         assert logp({"mu": np.array(0.2), "log_tau": np.array(np.log(11.0))}) == -np.inf
+
+
+# ------------------------------------------------------------------ issue 9: fit settings
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"chains": 0}, "chains must be an integer number of chains >= 1"),
+    ({"chains": 2.0}, "chains must be an integer"),
+    ({"draws": 0}, "draws must be an integer"),
+    ({"tune": -1}, "tune must be an integer"),
+    ({"target_accept": 1.5}, "target_accept must be a number strictly between 0 and 1"),
+    ({"target_accept": 0.0}, "target_accept"),
+    ({"target_accept": "high"}, "target_accept"),
+    ({"random_seed": 1.5}, "random_seed must be an integer"),
+    ({"random_seed": "1"}, "random_seed must be an integer"),
+    ({"random_seed": -3}, "random_seed must be an integer"),
+    ({"random_seed": True}, "random_seed must be an integer"),
+    ({"random_seed": 2**40}, "random_seed must be an integer"),
+    ({"cores": 0}, "cores must be an integer"),
+    ({"progressbar": "yes"}, "progressbar must be True, False or None"),
+    ({"sampler": "stan"}, "sampler must be"),
+])
+def test_bad_fit_settings_raise_before_compiling(bcg, kwargs, match):
+    """fit(chains=0) raised KeyError 'mu' after compiling; draws=0, target_accept=1.5,
+    negative tune and float seeds were accepted (issue 9, section 4)."""
+    before = sampling.cache_info()["misses"]
+    m = RandomEffects(bcg, mu_prior=Normal(0, 10), tau_prior=HalfNormal(0.5))
+    with pytest.raises(BayesmaError, match=match):
+        m.fit(**kwargs)
+    for cls_kwargs in ({}, {"mods": "~ ablat"}):
+        model = (MetaRegression(bcg, **cls_kwargs) if cls_kwargs else
+                 Subgroups(bcg, by="alloc"))
+        with pytest.raises(BayesmaError, match=match):
+            model.fit(**kwargs)
+    assert sampling.cache_info()["misses"] == before  # nothing was compiled
+
+
+def test_fit_settings_defaults():
+    from bayesma.bayes.models import check_fit_settings
+
+    base = dict(draws=np.int64(10), tune=0, chains=1, cores=None, sampler="nutpie",
+                target_accept=None, random_seed=np.int32(7), progressbar=False)
+    st = check_fit_settings(**base)
+    assert (st.draws, st.tune, st.random_seed, st.target_accept) == (10, 0, 7, 0.95)
+    assert isinstance(st.draws, int) and st.cores >= 1
+    assert check_fit_settings(**base, small_k=True).target_accept == 0.99
+    assert 0 <= check_fit_settings(**{**base, "random_seed": None}).random_seed < 2**31
+
+
+class _Stream:
+    def __init__(self, tty: bool) -> None:
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_progressbar_only_on_a_terminal(monkeypatch, tty):
+    """progressbar=None (the default) shows bars only when stderr is a terminal: tqdm wrote
+    bars into log files (issue 9, section 5)."""
+    import inspect
+    import sys
+
+    from bayesma.bayes.models import check_fit_settings
+    from bayesma.bayes.models.base import MetaModel
+
+    monkeypatch.setattr(sys, "stderr", _Stream(tty))
+    assert sampling.resolve_progressbar(None) is tty
+    assert sampling.resolve_progressbar(True) is True
+    assert sampling.resolve_progressbar(False) is False
+    st = check_fit_settings(draws=1, tune=0, chains=1, cores=1, sampler="nutpie",
+                            target_accept=None, random_seed=1, progressbar=None)
+    assert st.progressbar is tty
+    assert inspect.signature(MetaModel.fit).parameters["progressbar"].default is None
+    assert inspect.signature(sampling.run_sampler).parameters["progressbar"].default is None
+
+
+# ------------------------------------------------------------------ issue 9: centring
+def test_meta_regression_samples_the_centred_design(bcg):
+    """The intercept prior applies at the moderators' means (brms' convention): the
+    sampled design is centred; center=False keeps the old prior at moderators = 0."""
+    m = MetaRegression(bcg, "~ year + ablat")
+    X = m.data_values()["X"]
+    np.testing.assert_allclose(X.mean(axis=0), 0.0, atol=1e-9)
+    np.testing.assert_allclose(X[:, 0], bcg["year"] - bcg["year"].mean())
+    assert m.centering.centered and m.spec()["kwargs"]["center"] is True
+    from bayesma.errors import PriorScaleWarning
+
+    with pytest.warns(PriorScaleWarning, match="applies at year = 0"):
+        raw = MetaRegression(bcg, "~ year + ablat", center=False)
+    np.testing.assert_allclose(raw.data_values()["X"], bcg[["year", "ablat"]].to_numpy())
+    assert raw.signature() == m.signature()  # same compiled model, other data
+    with pytest.raises(BayesmaError, match="center must be True or False"):
+        MetaRegression(bcg, "~ year", center="yes")
+
+
+def test_meta_regression_posterior_on_users_scale(bcg):
+    """Sampled (centred) coefficients are stored on the user's scale, plus mu_centered."""
+    m = MetaRegression(bcg, "~ year")
+    rng = np.random.default_rng(1)
+    n = 50
+    bc = np.column_stack([rng.normal(-0.7, 0.1, n), rng.normal(0.03, 0.01, n)])
+    raw = xr.Dataset({"beta": (("chain", "draw", "term"), bc.reshape(1, n, 2)),
+                      "tau": (("chain", "draw"), np.full((1, n), 0.5))},
+                     coords={"chain": [0], "draw": np.arange(n), "term": m.terms})
+    post = m._posterior(raw, rng)
+    ybar = bcg["year"].mean()
+    np.testing.assert_allclose(post["beta"].values[0, :, 1], bc[:, 1])
+    np.testing.assert_allclose(post["mu"].values[0], bc[:, 0] - ybar * bc[:, 1])
+    np.testing.assert_allclose(post["mu_centered"].values[0], bc[:, 0])
+    lp = m._log_prior(post)
+    np.testing.assert_allclose(lp["mu"].values[0], m.priors["mu"].logpdf(bc[:, 0]))
+
+
+def test_informative_slope_prior_warns(bcg):
+    from bayesma.errors import PriorScaleWarning
+
+    with pytest.warns(PriorScaleWarning, match=r"beta\[year\]"):
+        MetaRegression(bcg, "~ year", beta_prior=Normal(0, 0.0001))
+
+
+@pytest.mark.slow
+def test_raw_scale_moderator_agrees_with_reml(bcg):
+    """bcg ~ year under default priors: slope 0.00003 before (the N(0, 4) intercept prior
+    at year 0 pinned it), REML 0.027 (issue 9, section 2)."""
+    from bayesma.classical.rma import rma
+
+    fit = MetaRegression(bcg, "~ year").fit(random_seed=3, **FAST)
+    reml = rma(bcg, mods="~ year")
+    slope = float(fit.posterior["beta"].sel(term="year").mean())
+    assert slope == pytest.approx(float(reml.coef.loc["year", "estimate"]), abs=0.01)
+    assert slope > 0.01
+    mu_c = fit.posterior["mu_centered"]
+    assert float(mu_c.mean()) == pytest.approx(
+        float((fit.posterior["beta"].sel(term="intrcpt")
+               + fit.posterior["beta"].sel(term="year") * bcg["year"].mean()).mean()))
+    assert fit.attrs["centered"] == 1
+
+
+# ------------------------------------------------------------------ issue 10: subgroups
+def test_subgroup_posterior_has_level_differences(bcg):
+    from types import SimpleNamespace
+
+    m = Subgroups(bcg, by="alloc")
+    assert [c for c, _, _ in m.contrasts()] == [
+        "alternate - random", "alternate - systematic", "random - systematic"]
+    rng = np.random.default_rng(2)
+    n = 400
+    mu = rng.normal([-0.5, -1.0, -0.4], 0.2, size=(n, 3))
+    raw = xr.Dataset({"mu": (("chain", "draw", "level"), mu.reshape(1, n, 3)),
+                      "tau": (("chain", "draw"), np.full((1, n), 0.4))},
+                     coords={"chain": [0], "draw": np.arange(n), "level": m.levels})
+    post = m._posterior(raw, rng)
+    assert post["mu_diff"].dims == ("chain", "draw", "contrast")
+    np.testing.assert_allclose(post["mu_diff"].sel(contrast="alternate - random").values[0],
+                               mu[:, 0] - mu[:, 1])
+    fit = SimpleNamespace(posterior=post, level=0.9)
+    lv = m.level_table(fit)
+    assert list(lv.index) == m.levels and lv.index.name == "alloc"
+    assert list(lv.columns) == ["k", "mean", "sd", "median", "low", "high"]
+    assert lv["k"].tolist() == [2, 7, 4]
+    assert lv.loc["random", "high"] == pytest.approx(np.quantile(mu[:, 1], 0.95))
+    d = m.differences(fit, prob=0.95)
+    assert list(d.columns) == ["a", "b", "mean", "sd", "median", "low", "high",
+                               "prob_greater"]
+    assert d.loc["alternate - random", "prob_greater"] == pytest.approx(
+        float(np.mean(mu[:, 0] > mu[:, 1])))
+    assert d.loc["random - systematic", "mean"] < 0
+
+
+# ------------------------------------------------------------------ issue 10: structure
+def test_model_from_spec_and_tables(bcg):
+    from bayesma.bayes.models import model_from_spec, table_from_json, table_to_json
+
+    m = MetaRegression(bcg, "~ ablat", center=False)
+    back = model_from_spec(m.spec(), m.data)
+    assert back.spec() == m.spec() and not back.centering.centered
+    old = m.spec()
+    del old["kwargs"]["center"]  # a fit saved before centring existed
+    assert model_from_spec(old, m.data).centering.centered
+    with pytest.raises(BayesmaError, match="unknown model class"):
+        model_from_spec({**m.spec(), "class": "os.system"}, m.data)
+    with pytest.raises(BayesmaError, match="not valid JSON"):
+        model_from_spec("{", m.data)
+    t = table_from_json(table_to_json(bcg))
+    pd.testing.assert_frame_equal(t, bcg, check_index_type=False)
+
+
+def test_models_package_keeps_old_names():
+    import bayesma.bayes.models as M
+
+    for name in ("RandomEffects", "MetaRegression", "Subgroups", "CommonEffect",
+                 "RobustRandomEffects", "MetaModel", "model_from_spec", "tau_kernel",
+                 "tau_switch", "tau_kernel_coefficients", "KERNEL_DEFAULTS",
+                 "normal_marginal_loglik", "student_t_marginal_loglik",
+                 "DEFAULT_TARGET_ACCEPT", "SMALL_K_TARGET_ACCEPT", "PARAMETERIZATIONS"):
+        assert hasattr(M, name), name
+    assert M.tau_kernel_coefficients(HalfNormal(0.5)) == HalfNormal(0.5).kernel_coefficients()

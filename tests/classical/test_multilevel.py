@@ -9,11 +9,11 @@ from conftest import assert_close, reference, shared_data
 
 from bayesma.classical.multilevel import (
     RMAMVResult,
-    _MVModel,
     impute_covariance_matrix,
     parse_random,
     rma_mv,
 )
+from bayesma.classical.multilevel.likelihood import MVModel as _MVModel
 from bayesma.classical.rma import rma
 from bayesma.errors import DataError, TooFewStudiesError
 
@@ -276,3 +276,16 @@ def test_summary_and_helpers():
     assert row.loc[0, "sigma2.district"] == fit.sigma2[0]
     M = fit.marginal_cov()
     np.testing.assert_allclose(fit.solve_marginal(M[:, :3]), np.eye(len(M))[:, :3], atol=1e-10)
+
+
+def test_overflowing_values_are_data_errors():
+    # issue 9: yi = 1e300 gave a raw LinAlgError, vi = 1e-300 a meaningless fit
+    df = pd.DataFrame({"study": [1, 1, 2, 2, 3, 3], "es": [1, 2, 3, 4, 5, 6],
+                       "yi": [0.1, 0.2, 0.3, 0.5, 0.2, 0.4],
+                       "vi": [0.01, 0.02, 0.03, 0.04, 0.02, 0.03]})
+    for col, value in (("yi", 1e300), ("vi", 1e-300)):
+        bad = df.copy()
+        bad.loc[2, col] = value
+        with pytest.raises(DataError, match=f"column '{col}': row 2") as err:
+            rma_mv(bad, yi="yi", vi="vi", random="~ 1 | study/es")
+        assert err.value.column == col

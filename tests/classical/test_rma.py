@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import types
 import warnings
 
 import numpy as np
@@ -268,9 +267,8 @@ def test_confint_delegates_to_qprofile(monkeypatch):
         calls["args"] = (res, level)
         return "ci"
 
-    fake = types.ModuleType("bayesma.classical.confint")
-    fake.qprofile = qprofile
-    monkeypatch.setitem(sys.modules, "bayesma.classical.confint", fake)
+    # confint is imported at module top of classical/rma/fitting.py (no lazy import)
+    monkeypatch.setattr(sys.modules["bayesma.classical.rma.fitting"], "qprofile", qprofile)
     res = _fit("bcg", "REML")
     assert res.confint(level=0.9) == "ci"
     assert calls["args"] == (res, 0.9)
@@ -403,3 +401,28 @@ def test_require_rma_result_rejects_other_objects():
 
     with pytest.raises(BayesmaError, match=r"leave1out\(\) needs a fitted model from bm.rma"):
         require_rma_result(shared_data("bcg"), "leave1out")
+
+
+# --------------------------------------------------------------- issue 9: typed errors
+@pytest.mark.parametrize("level", ["95%", "0.95", True, None, [0.95]])
+def test_level_must_be_a_number(level):
+    from bayesma.errors import BayesmaError
+
+    dat = shared_data("bcg")
+    with pytest.raises(BayesmaError, match="level must be a number"):
+        rma(dat, level=level)
+
+
+def test_level_as_percentage_number_still_works():
+    dat = shared_data("bcg")
+    assert rma(dat, level=95).ci_low == pytest.approx(rma(dat, level=0.95).ci_low)
+
+
+def test_fit_arrays_refuses_overflowing_values_naming_the_position():
+    from bayesma.errors import DataError
+
+    with pytest.raises(DataError, match=r"position 1 \(study 'b'\)") as err:
+        fit_arrays([0.1, 0.2, 0.3], [0.1, 1e-300, 0.1], labels=["a", "b", "c"])
+    assert err.value.column == "vi"
+    with pytest.raises(DataError, match="too large"):
+        fit_arrays([1e300, 0.2, 0.3], [0.1, 0.1, 0.1])

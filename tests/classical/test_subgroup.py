@@ -269,3 +269,17 @@ def test_column_name_needing_quotes():
     d = shared_data("bcg").rename(columns={"alloc": "allocation method"})
     sub = subgroup(d, by="allocation method")
     assert_close(sub.qm, _sub("bcg").qm)
+
+
+def test_result_holds_everything_a_subgroup_forest_plot_needs():
+    # issue 10: plots draw results and never refit; the overall fit is on the result
+    dat = shared_data("bcg")
+    sub = subgroup(dat, by="alloc", method="REML")
+    ref = rma(dat, method="REML")
+    assert sub.overall is not None
+    assert sub.overall.estimate == pytest.approx(ref.estimate)
+    assert sub.overall.tau2 == pytest.approx(ref.tau2)
+    np.testing.assert_allclose(sub.overall.weights, ref.weights)
+    assert len(sub.data) == len(dat)
+    assert set(sub.fits) == set(sub.levels)
+    assert sub.qb_df == len(sub.levels) - 1 and sub.qm_pval is not None

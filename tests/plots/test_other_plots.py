@@ -72,7 +72,8 @@ def bcg_reg(bcg):
 
 
 class DrawsOnly:
-    """An MCMC-like result: the shared protocol, answered from a fixed set of draws."""
+    """An MCMC-like result: the shared protocol (bayesma.bayes.protocol.Posterior),
+    answered from a fixed set of draws."""
 
     def __init__(self, exact, n: int = 6000):
         self._d = exact.sample(n, random_seed=3)
@@ -81,9 +82,22 @@ class DrawsOnly:
         self.measure = exact.measure
         self.priors = exact.priors
         self.classical = exact.classical
+        self.level = exact.level
 
-    def draws(self, param):
+    def draws(self, param, *, n=None, random_seed=None):
         return self._d[param]
+
+    def sd(self, param):
+        return float(np.std(self._d[param]))
+
+    def prob_less(self, param, value=0.0):
+        return float(np.mean(self._d[param] < value))
+
+    def summary(self, prob=None):
+        return pd.DataFrame({p: [np.mean(v)] for p, v in self._d.items() if v.ndim == 1})
+
+    def to_datatree(self, *, n=None, random_seed=None):
+        raise NotImplementedError
 
     def median(self, param):
         x = self._d[param]
@@ -96,8 +110,8 @@ class DrawsOnly:
     def quantile(self, param, q):
         return np.quantile(self._d[param], q)
 
-    def interval(self, param, prob=0.95, kind="eti"):
-        a = (1 - prob) / 2
+    def interval(self, param, prob=None, kind="eti"):
+        a = (1 - (self.level if prob is None else prob)) / 2
         lo, hi = np.quantile(self._d[param], [a, 1 - a], axis=0)
         if np.ndim(lo):
             return pd.Series(lo, index=self.labels), pd.Series(hi, index=self.labels)

@@ -1,0 +1,173 @@
+"""Credible intervals (equal-tailed and shortest) and modes of the exact posterior.
+
+Equal-tailed intervals are quantiles. Shortest intervals (HDI) of the Normal mixtures
+solve ``F(r) - F(l) = prob``, ``p(l) = p(r)`` by 2-D Newton (:mod:`.mixture`); for tau,
+tau², I² and H² the same system is solved on the quadrature axis u, and compared with
+the intervals against a support bound (Chen & Shao 1999, J Comput Graph Stat 8:69,
+for the definition).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import optimize
+
+from bayesma.bayes.exact.mixture import mixture_hdi, newton2, rows_quantile
+from bayesma.bayes.exact.tau_scale import TAU_LIKE, log_dx_du, to_tau
+from bayesma.bayes.protocol import resolve_prob
+from bayesma.errors import BayesmaError
+
+__all__ = ["IntervalsMixin"]
+
+
+class IntervalsMixin:
+    """Intervals and modes; mixed into :class:`~bayesma.bayes.exact.ExactPosterior`."""
+
+    def interval(self, param: str, prob: float | None = None, kind: str = "eti"):
+        """Credible interval ``(low, high)``: equal-tailed (``"eti"``) or shortest (``"hdi"``).
+
+        For vector parameters returns a DataFrame with columns ``low``, ``high``.
+        """
+        prob = resolve_prob(prob, self.level)
+        pk, idx, vec = self._parse(param)
+        if kind == "eti":
+            a = (1.0 - prob) / 2.0
+            lo_hi = np.atleast_2d(np.asarray(self._raw_quantiles(pk, idx, np.array([a, 1 - a]))))
+        elif kind == "hdi":
+            lo_hi = self._hdi(pk, idx, prob)
+        else:
+            raise BayesmaError(f"interval kind must be 'eti' or 'hdi', got {kind!r}")
+        if not vec:
+            return float(lo_hi[0, 0]), float(lo_hi[0, 1])
+        df = self._wrap(pk, idx, vec, lo_hi)
+        df.columns = ["low", "high"]
+        return df
+
+    def _raw_quantiles(self, kind, idx, qa, x0=None) -> np.ndarray:
+        """(n_rows, nq) quantiles."""
+        if kind in TAU_LIKE:
+            return self._from_tau(kind, self._quad.map.tau(self._quad.quantile_u(qa)))[None, :]
+        return self._mixture_quantiles(kind, idx, qa, x0)
+
+    def _raw_logpdf(self, kind, idx, x: np.ndarray) -> np.ndarray:
+        """log density of row i at x[i, :] (x: (n_rows, m))."""
+        if kind in TAU_LIKE:
+            return self._logpdf_tau_like(kind, x.ravel()).reshape(x.shape)
+        nd = self._node_data()
+        M, S = self._mixture(kind, idx)
+        z = (x[:, :, None] - M[:, None, :]) / S[:, None, :]
+        f = (np.exp(-0.5 * z * z) / S[:, None, :]) @ nd["w"]
+        with np.errstate(divide="ignore"):
+            return np.log(f) - 0.5 * math.log(2.0 * math.pi)
+
+    def _row_quantiles(self, kind, idx, a: np.ndarray, x0=None) -> np.ndarray:
+        """Quantile a[i] of row i (tau-like parameters have one row)."""
+        a = np.asarray(a, dtype=float)
+        if kind in TAU_LIKE:
+            return self._from_tau(kind, self._quad.map.tau(self._quad.quantile_u(a)))
+        M, S = self._mixture(kind, idx)
+        return rows_quantile(a, M, S, self._node_data()["w"], x0)
+
+    def _hdi(self, kind, idx, prob: float, start: np.ndarray | None = None) -> np.ndarray:
+        """Shortest intervals, shape (n_rows, 2), starting from the ETI ``start``."""
+        if kind in TAU_LIKE:
+            return self._hdi_tau_like(kind, prob, start)[None, :]
+        M, S = self._mixture(kind, idx)
+        return mixture_hdi(M, S, self._node_data()["w"], prob, start)
+
+    def _hdi_tau_like(self, kind: str, prob: float, start=None) -> np.ndarray:
+        """Shortest interval of tau, tau² or I²: the shorter of the intervals against a
+        support bound and the interior solution of ``p(l) = p(r), F(r) - F(l) = prob``."""
+        lo_s, hi_s = self._support(kind)
+        quad = self._quad
+        ends = quad.map.tau(quad.quantile_u(np.array([prob, 1.0 - prob])))
+        ends = self._from_tau(kind, ends)
+        cands = [np.array([lo_s, ends[0]])]
+        if math.isfinite(hi_s):
+            cands.append(np.array([ends[1], hi_s]))
+        if start is None:
+            a = 0.5 * (1.0 - prob)
+            start = self._row_quantiles(kind, None, np.array([a, 1.0 - a]))
+        u_start = quad.map.u(to_tau(kind, start, self.typical_variance))
+        inner = self._hdi_tau_newton(kind, prob, u_start)
+        if inner is not None:
+            cands.append(inner)
+        widths = [c[1] - c[0] for c in cands]
+        return cands[int(np.argmin(widths))]
+
+    def _log_dx_du(self, kind: str, u: np.ndarray) -> np.ndarray:
+        """log dx/du for x = tau, tau², I² or H² as a function of the quadrature variable u."""
+        return log_dx_du(kind, self._quad.map.tau(u), self._quad.map.log_jac(u),
+                         self.typical_variance)
+
+    def _hdi_tau_newton(self, kind, prob, u_start):
+        """2-D Newton on (u_l, u_r) using the piecewise-polynomial cdf and density of u;
+        None when it leaves the integration range or does not converge."""
+        quad = self._quad
+        ul, ur = float(u_start[0]), float(u_start[1])
+        if not (np.isfinite(ul) and np.isfinite(ur)):
+            return None
+        d = 1e-5
+        for _ in range(60):
+            U = np.array([ul, ur, ul - d, ul + d, ur - d, ur + d])
+            if U.min() < quad.a[0] or U.max() > quad.b[-1]:
+                return None
+            F, f = quad.cdf_pdf_u(U)
+            if np.any(f <= 0):
+                return None
+            lp = np.log(f) - self._log_dx_du(kind, U)
+            R1 = F[1] - F[0] - prob
+            R2 = lp[0] - lp[1]
+            if abs(R1) < 1e-14 and abs(R2) < 1e-10:
+                x = self._from_tau(kind, quad.map.tau(np.array([ul, ur])))
+                return x
+            dl = (lp[3] - lp[2]) / (2 * d)
+            dr = (lp[5] - lp[4]) / (2 * d)
+            step_l, step_r = newton2(R1, R2, f[0], f[1], dl, dr)
+            if not (math.isfinite(step_l) and math.isfinite(step_r)):
+                return None
+            lim = min(0.5 * (ur - ul), 1.0)
+            fac = min(1.0, lim / max(abs(step_l), abs(step_r), 1e-300))
+            ul, ur = ul + fac * step_l, ur + fac * step_r
+        return None
+
+    def mode(self, param: str = "mu"):
+        """Posterior mode (numerical maximisation of the density; may be a support bound).
+
+        For tau², I² and H² with ``p(tau = 0 | y) > 0`` the density has an integrable
+        spike at 0; the mode returned is the interior one when the main body has one.
+        """
+        kind, idx, vec = self._parse(param)
+        rows = [None] if kind in TAU_LIKE or idx is None else idx
+        probs = np.linspace(0.0005, 0.9995, 201)
+        res = []
+        for i in rows:
+            sub = None if i is None else [i]
+            grid = self._raw_quantiles(kind, sub, probs)[0]
+
+            def logp(x, sub=sub):
+                x = np.atleast_1d(np.asarray(x, dtype=float))
+                if kind in TAU_LIKE:
+                    return self._logpdf_tau_like(kind, x)
+                return self._raw_logpdf(kind, sub, x[None, :])[0]
+
+            lp = logp(grid)
+            j = int(np.argmax(lp))
+            if kind in TAU_LIKE and j == 0:
+                lo_s = self._support(kind)[0]
+                if logp(lo_s)[0] >= lp[0]:
+                    res.append(lo_s)
+                    continue
+                a = lo_s
+            else:
+                a = grid[max(j - 1, 0)]
+            b = grid[min(j + 1, grid.size - 1)]
+            r = optimize.minimize_scalar(
+                lambda x, logp=logp: -float(logp(x)[0]) if np.isfinite(logp(x)[0]) else 1e300,
+                bounds=(a, b), method="bounded", options={"xatol": 1e-12 * (abs(b) + 1.0)})
+            res.append(float(r.x))
+        if kind in TAU_LIKE or not vec:
+            return res[0]
+        return self._wrap(kind, idx, vec, np.array(res))

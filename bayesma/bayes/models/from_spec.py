@@ -1,0 +1,81 @@
+"""Rebuild a model from its stored spec (``bm.load``, ``BayesFit.model``).
+
+The spec is plain JSON written by :meth:`MetaModel.spec`; priors are rebuilt through
+:func:`bayesma.priors.prior_from_spec`, which only constructs registered prior families:
+nothing in a stored file is evaluated as code.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from bayesma.bayes.models.base import MetaModel
+from bayesma.bayes.models.random_effects import (
+    CommonEffect,
+    RandomEffects,
+    RobustRandomEffects,
+)
+from bayesma.bayes.models.regression import MetaRegression
+from bayesma.bayes.models.subgroups import Subgroups
+from bayesma.errors import BayesmaError, SamplingWarning
+from bayesma.priors import prior_from_spec
+
+__all__ = ["MODEL_CLASSES", "model_from_spec"]
+
+#: Model classes by name (the ``class`` of a stored spec).
+MODEL_CLASSES: dict[str, type[MetaModel]] = {
+    c.__name__: c for c in (RandomEffects, CommonEffect, MetaRegression, Subgroups,
+                            RobustRandomEffects)
+}
+
+
+def model_from_spec(spec: Mapping[str, Any] | str, data: pd.DataFrame) -> MetaModel:
+    """Rebuild a model from :meth:`MetaModel.spec` and its study table.
+
+    Parameters
+    ----------
+    spec : dict or JSON str
+        Output of ``model.spec()`` (stored in a fit's ``model_spec`` attribute).
+    data : DataFrame
+        The study table.
+
+    Returns
+    -------
+    MetaModel
+
+    Raises
+    ------
+    BayesmaError
+        For an unknown model class or a malformed spec.
+    """
+    if isinstance(spec, str):
+        try:
+            spec = json.loads(spec)
+        except json.JSONDecodeError as exc:
+            raise BayesmaError(f"model spec is not valid JSON: {exc}") from None
+    if not isinstance(spec, Mapping) or not {"class", "kwargs", "priors"} <= set(spec):
+        raise BayesmaError("model spec must be a mapping with 'class', 'kwargs' and 'priors'")
+    cls = MODEL_CLASSES.get(spec["class"])
+    if cls is None:
+        raise BayesmaError(f"unknown model class {spec['class']!r}; known: "
+                           + ", ".join(MODEL_CLASSES))
+    kwargs = dict(spec["kwargs"])
+    priors: dict[str, Any] = {}
+    for key, p in spec["priors"].items():
+        if key == "nu":
+            priors["nu"] = prior_from_spec(p) if isinstance(p, dict) else float(p)
+        elif key == "beta" and "family" not in p:
+            priors["beta_prior"] = {t: prior_from_spec(s) for t, s in p.items()}
+        else:
+            priors[f"{key}_prior"] = prior_from_spec(p)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SamplingWarning)
+        if cls is MetaRegression:
+            mods = kwargs.pop("mods")
+            return MetaRegression(data, mods, **kwargs, **priors)
+        return cls(data, **kwargs, **priors)

@@ -1,0 +1,345 @@
+"""``rma_mv``: fit a multilevel / multivariate model (metafor 3.8 ``rma.mv``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from bayesma.classical.design import INTERCEPT, build_design, check_full_rank
+from bayesma.classical.multilevel.inputs import (
+    as_covariance_matrix,
+    factorize,
+    parse_random,
+    random_text,
+)
+from bayesma.classical.multilevel.likelihood import (
+    LOG2PI,
+    FixedComponents,
+    MVModel,
+    block_partition,
+    fit_variance_components,
+)
+from bayesma.classical.multilevel.result import RMAMVResult
+from bayesma.classical.rma.estimation import information_criteria
+from bayesma.classical.settings import parse_level
+from bayesma.data import (
+    check_effect_range,
+    describe_rows,
+    find_label_column,
+    numeric_column,
+    require_columns,
+    study_labels,
+)
+from bayesma.errors import DataError, TooFewStudiesError
+
+__all__ = ["rma_mv"]
+
+
+# ---------------------------------------------------------------------- fitting
+def rma_mv(
+    data: pd.DataFrame,
+    yi: str = "yi",
+    vi: str | None = "vi",
+    *,
+    V=None,
+    random,
+    mods=None,
+    method: str = "REML",
+    test: str = "z",
+    level: float = 0.95,
+    slab: str | None = None,
+    measure: str | None = None,
+    sigma2=None,
+    tol: float = 1e-12,
+    maxiter: int = 1000,
+) -> RMAMVResult:
+    """Fit a multilevel / multivariate meta-analytic model (metafor's ``rma.mv``).
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per effect size, with the random-effects factors as columns.
+    yi : str
+        Column of effect sizes.
+    vi : str or None
+        Column of sampling variances (``V = diag(vi)`` when ``V`` is not given).
+    V : array_like, str or list of arrays, optional
+        Sampling covariance matrix: a ``len(data) x len(data)`` matrix (rows in data
+        order, e.g. from :func:`impute_covariance_matrix`), a list of blocks (placed on
+        the diagonal in order), or a column name (a diagonal ``V``).
+    random : str, tuple or list
+        Random intercepts: ``"~ 1 | district/school"`` (nested: a variance component
+        for districts and one for schools within districts), ``"~ 1 | district"``,
+        ``("district", "school")`` (the nesting path), or a list of formulas (several
+        random intercepts); ``None`` for a model without random effects.
+        See :func:`parse_random`.
+    mods : None, str, list of str or array
+        Moderators, as in :func:`bayesma.classical.rma.rma`.
+    method : {"REML", "ML"}
+        Estimator of the variance components.
+    test : {"z", "t"}
+        Normal or t(k - p) inference for the coefficients (F test for the moderators).
+    level : float
+        Confidence level (0.95 or 95).
+    slab : str, optional
+        Column of labels.
+    measure : str, optional
+        Effect-size measure, for display (default ``data.attrs["measure"]``).
+    sigma2 : sequence of float, optional
+        Fix the variance components at these values (``nan`` entries are estimated).
+    tol, maxiter
+        Convergence settings of the optimiser.
+
+    Returns
+    -------
+    RMAMVResult
+
+    Raises
+    ------
+    DataError
+        Missing or invalid values (naming column and rows), a ``V`` of the wrong shape
+        or not positive definite, a rank-deficient design.
+    TooFewStudiesError
+        Fewer rows than parameters.
+    ConvergenceError
+        The optimiser failed.
+    """
+    method = str(method).upper()
+    if method not in ("REML", "ML"):
+        raise DataError(f"method must be 'REML' or 'ML' for rma_mv, got {method!r}")
+    t = str(test).strip().lower()
+    if t not in ("z", "t"):
+        raise DataError(f"test must be 'z' or 't' for rma_mv, got {test!r}")
+    level = parse_level(level)
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    comps = parse_random(random)
+    rcols = sorted({c for _, cols in comps for c in cols})
+    require_columns(data, [yi], what="effect sizes")
+    require_columns(data, rcols, what="random-effects factor")
+    label_col = find_label_column(data, slab)
+    if measure is None:
+        measure = data.attrs.get("measure")
+    n_all = len(data)
+
+    # sampling covariance over all rows (before dropping rows with missing moderators)
+    Vfull: np.ndarray | None = None
+    vdiag_col: str | None = None
+    if V is None:
+        if vi is None:
+            raise DataError("give the sampling variances (vi=...) or a covariance matrix (V=...)")
+        vdiag_col = vi
+    elif isinstance(V, str):
+        vdiag_col = V
+    else:
+        Vfull = as_covariance_matrix(V, n_all)
+
+    design = build_design(data, mods, slab=label_col)
+    keep = design.keep
+    d = data.loc[keep] if not keep.all() else data
+    y = numeric_column(d, yi, what="effect sizes", slab=label_col)
+    if vdiag_col is not None:
+        vv = numeric_column(d, vdiag_col, what="sampling variances", positive=True, slab=label_col)
+        Vm = None
+    else:
+        pos = np.flatnonzero(keep)
+        Vm = Vfull[np.ix_(pos, pos)]
+        vv = np.diag(Vm).copy()
+        bad = np.flatnonzero(~(vv > 0))
+        if bad.size:
+            raise DataError(
+                f"V must have positive variances on its diagonal; "
+                f"{describe_rows(d, d.index[bad], slab=label_col, positions=bad)} has "
+                f"{vv[bad[0]]:g}",
+                column="V",
+                rows=list(d.index[bad]),
+            )
+        if np.count_nonzero(Vm - np.diag(vv)) == 0:
+            Vm = None
+    check_effect_range(
+        y, vv, df=d, yi=yi, vi=vdiag_col if vdiag_col is not None else "V", slab=label_col
+    )
+    k = y.size
+    codes = []
+    nlevels = []
+    for _name, cols in comps:
+        for c in cols:
+            miss = d[c].isna().to_numpy()
+            if miss.any():
+                pos_m = np.flatnonzero(miss)
+                raise DataError(
+                    f"column {c!r} (random-effects factor) has missing values at "
+                    f"{describe_rows(d, d.index[pos_m], slab=label_col, positions=pos_m)}; "
+                    "remove those rows or fill them in",
+                    column=c,
+                    rows=list(d.index[pos_m]),
+                )
+        keys = list(zip(*(d[c].tolist() for c in cols), strict=True))
+        cd, levs = factorize(keys)
+        codes.append(cd)
+        nlevels.append(len(levs))
+    X = design.X
+    terms = list(design.terms)
+    p = X.shape[1]
+    if p > 1:
+        check_full_rank(X, terms)
+    L = len(comps)
+    fixed = np.full(L, np.nan)
+    if sigma2 is not None:
+        fx = np.atleast_1d(np.asarray(sigma2, dtype=float)).ravel()
+        if fx.size != L:
+            raise DataError(f"sigma2 has {fx.size} value(s) for {L} variance component(s)")
+        if np.any(fx[np.isfinite(fx)] < 0):
+            raise DataError("fixed values of sigma2 must be >= 0")
+        fixed = fx
+    n_est = int(np.sum(np.isnan(fixed)))
+    if k < p or (n_est > 0 and k <= p):
+        raise TooFewStudiesError(
+            f"rma_mv with {p} coefficient(s) and {n_est} estimated variance component(s) "
+            f"needs more than k = {k} rows (number of parameters to be estimated is larger "
+            "than the number of observations)"
+        )
+    labels = study_labels(d, label_col)
+
+    Vdense = Vm if Vm is not None else np.diag(vv)
+    blocks = block_partition(k, Vm, codes)
+    model = MVModel(y, X, Vdense, codes, blocks)
+    reml = method == "REML"
+
+    # QE: the model with sigma² = 0 (V alone)
+    q_df = k - p
+    try:
+        ev0 = model.evaluate(np.zeros(L), reml=reml)
+        qe = max(0.0, ev0.rss) if q_df > 0 else 0.0
+        beta_fe = ev0.beta
+    except np.linalg.LinAlgError as exc:
+        raise DataError("V is not positive definite") from exc
+    qe_p = float(stats.chi2.sf(qe, q_df)) if q_df > 0 else 1.0
+
+    converged, iterations = True, 0
+    if L == 0:
+        s2 = np.zeros(0)
+        ev = ev0
+    else:
+        est = np.isnan(fixed)
+        if est.any():
+            resid = y - X @ beta_fe
+            total = max(
+                0.001 * L,
+                float(np.var(resid, ddof=1)) - 1.0 / float(np.mean(1.0 / vv)),
+            )
+            init = np.where(est, total / L, fixed)
+            if est.all():
+                s2, ev, converged, iterations = fit_variance_components(
+                    model, init, reml=reml, tol=tol, maxiter=maxiter
+                )
+            else:
+                sub = FixedComponents(model, fixed)
+                s2e, _, converged, iterations = fit_variance_components(
+                    sub, init[est], reml=reml, tol=tol, maxiter=maxiter
+                )
+                s2 = fixed.copy()
+                s2[est] = s2e
+            ev = model.evaluate(s2, reml=reml)
+        else:
+            s2 = fixed.copy()
+            ev = model.evaluate(s2, reml=reml)
+    beta, vb = ev.beta, ev.vcov
+
+    # coefficient tests
+    se = np.sqrt(np.diag(vb))
+    zval = beta / se
+    a = 1 - level
+    df = k - p if t == "t" else None
+    if df is None:
+        pval = 2 * stats.norm.sf(np.abs(zval))
+        crit = float(stats.norm.isf(a / 2))
+    elif df > 0:
+        pval = 2 * stats.t.sf(np.abs(zval), df)
+        crit = float(stats.t.isf(a / 2, df))
+    else:
+        pval = np.full(p, np.nan)
+        crit = float("nan")
+    ci_lb, ci_ub = beta - crit * se, beta + crit * se
+
+    intercept = bool(terms[0] == INTERCEPT and np.all(X[:, 0] == 1))
+    btt = list(range(1, p)) if (p > 1 and intercept) else list(range(p))
+    bb = beta[btt]
+    qm = float(bb @ np.linalg.solve(vb[np.ix_(btt, btt)], bb))
+    m = len(btt)
+    if df is None:
+        qm_df: int | tuple[int, int] = m
+        qm_p = float(stats.chi2.sf(qm, m))
+    else:
+        qm = qm / m
+        qm_df = (m, df)
+        qm_p = float(stats.f.sf(qm, m, df)) if df > 0 else float("nan")
+
+    # fit statistics (metafor's rma.mv)
+    parms = p + n_est
+    logdet_v = sum(float(np.linalg.slogdet(Vb)[1]) for Vb in model.Vb)
+    ll_sat = -0.5 * k * LOG2PI - 0.5 * logdet_v
+    fs = pd.DataFrame(
+        {
+            "ML": information_criteria(ev.ll_ml, -2 * (ev.ll_ml - ll_sat), parms, k),
+            "REML": information_criteria(ev.ll_reml, -2 * ev.ll_reml, parms, k - p),
+        },
+        index=["ll", "dev", "AIC", "BIC", "AICc"],
+    )
+    own = fs[method]
+    coef = pd.DataFrame(
+        {"estimate": beta, "se": se, "stat": zval, "pval": pval, "ci_low": ci_lb, "ci_high": ci_ub},
+        index=pd.Index(terms, name="term"),
+    )
+    random_txt = random_text(comps)
+    return RMAMVResult(
+        method=method,
+        test=t,
+        level=level,
+        formula=design.formula,
+        measure=measure,
+        random=random_txt,
+        yi=y,
+        vi=vv,
+        V=Vm,
+        X=X,
+        terms=terms,
+        labels=labels,
+        data=d,
+        dropped=list(design.dropped),
+        k=k,
+        p=p,
+        beta=beta,
+        vcov=vb,
+        coef=coef,
+        estimate=float(beta[0]),
+        se=float(se[0]),
+        stat=float(zval[0]),
+        pval=float(pval[0]),
+        ci_low=float(ci_lb[0]),
+        ci_high=float(ci_ub[0]),
+        df=df,
+        sigma2=np.asarray(s2, dtype=float),
+        sigma2_names=[n for n, _ in comps],
+        sigma2_nlevels=nlevels,
+        q=float(qe),
+        q_df=int(q_df),
+        q_pval=qe_p,
+        qm=qm,
+        qm_df=qm_df,
+        qm_pval=qm_p,
+        fit_stats=fs,
+        ll=float(own["ll"]),
+        deviance=float(own["dev"]),
+        aic=float(own["AIC"]),
+        bic=float(own["BIC"]),
+        aicc=float(own["AICc"]),
+        intercept=intercept,
+        converged=converged,
+        iterations=iterations,
+        components=codes,
+        blocks=blocks,
+        design=design,
+        call={"yi": yi, "vi": vi, "mods": mods, "random": random, "slab": label_col},
+    )

@@ -1,0 +1,184 @@
+"""Inputs of ``rma_mv``: the random-effects formula, cluster codes and the matrix V.
+
+``impute_covariance_matrix`` follows clubSandwich 0.5.8 (constant correlation ``r`` between
+the effects of a cluster; Pustejovsky & Tipton 2018).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+from scipy import linalg
+
+from bayesma.errors import DataError
+
+__all__ = [
+    "as_covariance_matrix",
+    "factorize",
+    "impute_covariance_matrix",
+    "parse_random",
+    "random_text",
+]
+
+
+def impute_covariance_matrix(vi, cluster, r) -> np.ndarray:
+    """Block-diagonal covariance matrix with a constant within-cluster correlation.
+
+    clubSandwich's ``impute_covariance_matrix(vi, cluster, r, return_list = FALSE)``:
+    ``V[i, j] = r * sqrt(vi[i] * vi[j])`` when rows ``i`` and ``j`` belong to the same
+    cluster, 0 otherwise, ``V[i, i] = vi[i]``; rows stay in the order given.
+
+    Parameters
+    ----------
+    vi : array_like
+        Sampling variances (> 0), one per effect size.
+    cluster : array_like
+        Cluster (study) identifier of each effect size; no missing values.
+    r : float or sequence of float
+        The assumed correlation, or one correlation per cluster in the sorted order of
+        the cluster values (as R's factor levels), each in [-1, 1].
+
+    Returns
+    -------
+    ndarray
+        The ``k x k`` covariance matrix.
+    """
+    v = np.asarray(vi, dtype=float).ravel()
+    cl = pd.Series(np.asarray(cluster, dtype=object).ravel())
+    if cl.size != v.size:
+        raise DataError(f"vi has {v.size} values but cluster has {cl.size}")
+    bad = np.flatnonzero(~np.isfinite(v) | (v < 0))
+    if bad.size:
+        raise DataError(
+            f"vi must be finite and >= 0; position {int(bad[0])} has {v[bad[0]]!r}",
+            column="vi",
+            rows=list(bad),
+        )
+    miss = np.flatnonzero(cl.isna().to_numpy())
+    if miss.size:
+        raise DataError(
+            f"cluster has missing values at position(s) {list(map(int, miss[:5]))}",
+            column="cluster",
+            rows=list(miss),
+        )
+    codes, levels = factorize(cl.to_numpy())
+    rr = np.atleast_1d(np.asarray(r, dtype=float)).ravel()
+    if rr.size == 1:
+        rr = np.repeat(rr, len(levels))
+    if rr.size != len(levels):
+        raise DataError(f"r must be one value or one per cluster ({len(levels)}), got {rr.size}")
+    if np.any(~np.isfinite(rr)) or np.any(np.abs(rr) > 1):
+        raise DataError(f"r must be a correlation in [-1, 1], got {r!r}")
+    s = np.sqrt(v)
+    same = codes[:, None] == codes[None, :]
+    V = np.where(same, rr[codes][:, None] * np.outer(s, s), 0.0)
+    np.fill_diagonal(V, v)
+    return V
+
+
+def factorize(values) -> tuple[np.ndarray, list]:
+    """Integer codes in the sorted order of the distinct values (as R's factor())."""
+    vals = list(values)
+    try:
+        levels = sorted(set(vals))
+    except TypeError:
+        levels = sorted(set(vals), key=str)
+    pos = {v: i for i, v in enumerate(levels)}
+    return np.array([pos[v] for v in vals], dtype=int), levels
+
+
+def parse_random(random) -> list[tuple[str, list[str]]]:
+    """Random-effects specification -> ``[(name, columns), ...]``, one per variance component.
+
+    Accepted forms:
+
+    * ``"~ 1 | district/school"`` (or ``"district/school"``): nested random intercepts,
+      giving the components ``district`` and ``district/school`` (metafor's names);
+    * ``"~ 1 | district"`` or ``"district"``: one random intercept;
+    * a tuple (or list) of column names ``("district", "school")``: the nesting path,
+      outer level first (same as ``"~ 1 | district/school"``);
+    * a list of formulas ``["~ 1 | a", "~ 1 | b"]``: several (crossed or nested)
+      random intercepts, each with its own variance (metafor's ``list(~1|a, ~1|b)``).
+    """
+    if random is None:
+        return []
+    if isinstance(random, str):
+        return _parse_formula(random)
+    if isinstance(random, list | tuple):
+        items = list(random)
+        if not items:
+            return []
+        if not all(isinstance(x, str) for x in items):
+            raise DataError("random must be a formula string or a list of formula strings")
+        if any(("|" in x or "~" in x or "/" in x) for x in items):
+            out: list[tuple[str, list[str]]] = []
+            for x in items:
+                out += _parse_formula(x)
+        else:
+            out = [("/".join(items[: i + 1]), items[: i + 1]) for i in range(len(items))]
+        names = [n for n, _ in out]
+        if len(set(names)) != len(names):
+            raise DataError(f"random effects listed twice: {names}")
+        return out
+    raise DataError(
+        f"random must be a formula such as '~ 1 | district/school', got {type(random).__name__}"
+    )
+
+
+def _parse_formula(text: str) -> list[tuple[str, list[str]]]:
+    f = text.strip()
+    if f.startswith("~"):
+        f = f[1:]
+    if "|" in f:
+        lhs, rhs = f.split("|", 1)
+        if lhs.strip() != "1":
+            raise DataError(f"only random intercepts ('~ 1 | factor') are supported, got {text!r}")
+    else:
+        rhs = f
+    cols = [c.strip().strip("`") for c in rhs.split("/")]
+    if not cols or any(not c for c in cols) or any(re.search(r"[|~+*:]", c) for c in cols):
+        raise DataError(f"cannot read the random-effects formula {text!r}")
+    return [("/".join(cols[: i + 1]), cols[: i + 1]) for i in range(len(cols))]
+
+
+def random_text(comps: list[tuple[str, list[str]]]) -> str:
+    """The random-effects formula(s) as metafor prints them (``~ 1 | a/b``)."""
+    if not comps:
+        return ""
+    # group nested paths back into formulas
+    out = []
+    for name, cols in comps:
+        if out and name.startswith(out[-1] + "/") and len(cols) == out[-1].count("/") + 2:
+            out[-1] = name
+        else:
+            out.append(name)
+    return ", ".join(f"~ 1 | {o}" for o in out)
+
+
+def as_covariance_matrix(V, n: int) -> np.ndarray:
+    """``V`` (a matrix, a vector of variances or a list of blocks) as a checked symmetric ``n x
+    n`` array.
+    """
+    if isinstance(V, list | tuple) and V and all(np.ndim(b) == 2 for b in V):
+        M = linalg.block_diag(*[np.asarray(b, dtype=float) for b in V])
+    else:
+        try:
+            M = np.asarray(V, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise DataError("V must be a numeric matrix") from exc
+        if M.ndim == 1:
+            M = np.diag(M)
+    if M.shape != (n, n):
+        raise DataError(f"V must be {n} x {n} (one row and column per data row), got {M.shape}")
+    if not np.all(np.isfinite(M)):
+        bad = np.flatnonzero(~np.isfinite(M).all(axis=1))
+        raise DataError(
+            f"V has missing or infinite values in row(s) {list(map(int, bad[:5]))}",
+            column="V",
+            rows=list(bad),
+        )
+    if not np.allclose(M, M.T, rtol=1e-10, atol=1e-14):
+        raise DataError("V must be symmetric")
+    return (M + M.T) / 2

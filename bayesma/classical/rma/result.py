@@ -1,0 +1,178 @@
+"""The fields and display of a fitted ``rma`` model (:class:`RMAResultBase`).
+
+:class:`bayesma.classical.rma.RMAResult` (in ``fitting.py``) adds the methods that refit
+the model; this module holds what a result *is*: the numbers (see ARCHITECTURE.md for
+the contract), the metafor-style printout (``printing.py``) and predictions
+(``prediction.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bayesma.classical.rma.prediction import predict
+from bayesma.classical.rma.printing import format_summary
+
+__all__ = ["RMAResultBase"]
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class RMAResultBase:
+    """A fitted (mixed-effects) meta-analytic model; see ARCHITECTURE.md for the contract.
+
+    Coefficients are in ``coef`` (a DataFrame indexed by term, intercept ``"intrcpt"``
+    first); ``estimate``, ``se``, ``stat``, ``pval``, ``ci_low``, ``ci_high`` repeat the
+    first row (the pooled effect of an intercept-only model). ``multimodal`` is True when
+    the (restricted) likelihood of tau² has a second local maximum close to the global
+    one (ML/REML; ``tau2_local`` holds it); ``tau2`` is always the global maximum.
+    """
+
+    # settings
+    method: str
+    test: str
+    level: float
+    formula: str | None
+    measure: str | None
+    # data used
+    yi: np.ndarray
+    vi: np.ndarray
+    X: np.ndarray
+    terms: list[str]
+    labels: list[str]
+    data: pd.DataFrame | None
+    dropped: list
+    k: int
+    p: int
+    # coefficients
+    beta: np.ndarray
+    vcov: np.ndarray
+    coef: pd.DataFrame
+    estimate: float
+    se: float
+    stat: float
+    pval: float
+    ci_low: float
+    ci_high: float
+    df: int | None
+    # heterogeneity
+    tau2: float
+    se_tau2: float
+    tau: float
+    i2: float
+    h2: float
+    q: float
+    q_df: int
+    q_pval: float
+    # moderators
+    qm: float | None
+    qm_df: int | tuple[int, int] | None
+    qm_pval: float | None
+    r2: float | None
+    # prediction interval
+    pi_low: float | None
+    pi_high: float | None
+    weights: np.ndarray
+    fit_stats: pd.DataFrame
+    ll: float
+    deviance: float
+    aic: float
+    bic: float
+    aicc: float
+    scale: float
+    # extras
+    intercept: bool = True
+    tau2_fixed: bool = False
+    converged: bool = True
+    iterations: int = 0
+    multimodal: bool = False
+    tau2_local: float | None = None
+    user_weights: np.ndarray | None = None
+    design: Any = None
+    call: dict = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ display
+    @property
+    def stat_name(self) -> str:
+        """``"zval"`` for z tests, ``"tval"`` for t and knha (metafor's column name)."""
+        return "zval" if self.test == "z" else "tval"
+
+    @property
+    def int_only(self) -> bool:
+        """True for an intercept-only model (the pooled effect)."""
+        return self.p == 1 and self.intercept
+
+    def btt(self) -> list[int]:
+        """Positions of the coefficients in the omnibus moderator test (metafor's ``btt``)."""
+        if self.p > 1 and self.intercept:
+            return list(range(1, self.p))
+        return list(range(self.p))
+
+    def __repr__(self) -> str:
+        return (
+            f"<RMAResult {self.method} k={self.k} p={self.p} test={self.test} "
+            f"estimate={self.estimate:.4f} tau2={self.tau2:.4f}>"
+        )
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def summary(self, digits: int = 4) -> str:
+        """A printout in the layout of metafor's ``print.rma.uni``."""
+        return format_summary(self, digits)
+
+    def predict(self, newmods=None, *, level: float | None = None) -> pd.DataFrame:
+        """Predicted (average) effects with CI and prediction interval (metafor ``predict``).
+
+        Parameters
+        ----------
+        newmods : None, array_like, dict or DataFrame
+            ``None``: the pooled effect (intercept-only models) or the fitted values of
+            the studies. An array with one column per non-intercept term (or all ``p``
+            columns), or a table of moderator values for formula/column moderators.
+        level : float, optional
+            Confidence level (default: the model's).
+
+        Returns
+        -------
+        DataFrame with columns ``pred, se, ci_low, ci_high, pi_low, pi_high``.
+        """
+        return predict(self, newmods, level=level)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One-row tidy summary."""
+        row = {
+            "method": self.method,
+            "test": self.test,
+            "k": self.k,
+            "p": self.p,
+            "estimate": self.estimate,
+            "se": self.se,
+            "stat": self.stat,
+            "df": self.df,
+            "pval": self.pval,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "pi_low": self.pi_low,
+            "pi_high": self.pi_high,
+            "tau2": self.tau2,
+            "se_tau2": self.se_tau2,
+            "tau": self.tau,
+            "i2": self.i2,
+            "h2": self.h2,
+            "q": self.q,
+            "q_df": self.q_df,
+            "q_pval": self.q_pval,
+            "qm": self.qm,
+            "qm_pval": self.qm_pval,
+            "r2": self.r2,
+            "ll": self.ll,
+            "aic": self.aic,
+            "bic": self.bic,
+        }
+        if self.measure is not None:
+            row["measure"] = self.measure
+        return pd.DataFrame([row])

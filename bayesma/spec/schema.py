@@ -1,0 +1,207 @@
+"""The spec schema: sections, keys, types, choices and defaults (``docs/guide/specs.md``).
+
+:data:`SCHEMA` is the one description of every key a spec may hold; the parser
+(:mod:`bayesma.spec.parse`) checks files against it and the documentation test checks
+that every key is documented.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bayesma.priors.parsing import PRESETS as PRIOR_PRESETS
+
+__all__ = [
+    "CLASSICAL_METHODS",
+    "EFFECT_COLUMNS",
+    "ENGINES",
+    "MODEL_TYPES",
+    "OUTPUTS",
+    "PRESETS",
+    "PRIOR_DOC",
+    "FILTER_DOC",
+    "SCHEMA",
+    "Key",
+    "Section",
+    "with_defaults",
+]
+
+ENGINES = ("exact", "mcmc")
+#: Model types of ``[model] type``.
+MODEL_TYPES = ("random_effects", "meta_regression", "subgroups")
+#: Output files that ``[outputs]`` switches on or off (all on by default).
+OUTPUTS = ("summary", "forest", "funnel", "prior_posterior", "regression", "sensitivity",
+           "posterior", "spec", "report")
+#: Prior presets allowed in ``{preset = ...}`` with their arguments.
+PRESETS: dict[str, tuple[str, ...]] = {
+    name: preset.arguments for name, preset in PRIOR_PRESETS.items()}
+#: Effect-size columns (metafor's argument names) of ``[effect]``.
+EFFECT_COLUMNS = ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i", "ai", "bi", "ci", "di",
+                  "ri", "ni", "yi", "vi", "sei")
+#: tau² estimators of the classical twin.
+CLASSICAL_METHODS = ("EE", "FE", "DL", "HE", "HS", "HSk", "SJ", "ML", "REML", "EB", "PM",
+                     "PMM")
+
+
+@dataclass(frozen=True)
+class Key:
+    """A leaf key of the schema.
+
+    ``kind`` is one of ``"str"``, ``"int"``, ``"float"`` (ints accepted), ``"bool"``,
+    ``"str_list"``, ``"str_or_list"``, ``"prior"``, ``"prior_map"`` (a table of
+    name -> prior), ``"str_pair"``.
+    """
+
+    kind: str
+    doc: str = ""
+    choices: tuple[Any, ...] | None = None
+    default: Any = None
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+@dataclass(frozen=True)
+class Section:
+    """A table of the schema; ``array=True`` for an array of tables (``[[...]]``)."""
+
+    fields: dict[str, Key | Section]
+    doc: str = ""
+    array: bool = False
+
+
+PRIOR_DOC = ('a prior: {family = "HalfNormal", sigma = 0.5} or {preset = "rhodes2015", '
+             'outcome = ..., comparison = ..., area = ...}, optionally with source = "..." '
+             '(its citation or rationale, shown in the report)')
+#: What a row filter may contain (parsed by :func:`bayesma.expressions.filter_rows`, never
+#: evaluated as Python).
+FILTER_DOC = ("a row filter: column names, numbers, strings, comparisons, and/or/not, "
+              "in [...]")
+
+_EFFECT_FIELDS: dict[str, Key | Section] = {
+    "measure": Key("str", "effect measure (metafor's names: SMD, MD, OR, RR, ...)"),
+    **{c: Key("str", f"column holding metafor's {c}") for c in EFFECT_COLUMNS},
+    "label": Key("str", "column of study labels"),
+    "participants": Key("str_or_list", "column(s) summed to count participants "
+                        "(default n1i + n2i, or ni)"),
+    "add": Key("float", "value added to 2x2 tables with a zero cell", default=0.5,
+               minimum=0.0),
+    "to": Key("str", "which 2x2 tables get `add`", choices=("only0", "all", "if0all", "none"),
+              default="only0"),
+    "drop00": Key("bool", "drop tables with no events in both groups", default=False),
+    "vtype": Key("str", "variance type (metafor's vtype)", default="LS"),
+    "favours": Key("str_pair", "labels under the forest plot axis, left and right "
+                   "(default from lower_is_better)"),
+    "lower_is_better": Key("bool", "true when lower values of the outcome are better (pain, "
+                           "deaths): effects below the null then favour group 1; states the "
+                           "direction of benefit in the report"),
+}
+
+_MODEL_FIELDS: dict[str, Key | Section] = {
+    "type": Key("str", "model", choices=MODEL_TYPES, default="random_effects"),
+    "mods": Key("str_or_list", "moderator formula ('~ ablat') or list of columns "
+                "(meta_regression)"),
+    "by": Key("str", "grouping column (subgroups)"),
+    "tau": Key("str", "subgroups: one tau per level (separate fits, as the forest plot's "
+               "subtotals) or one tau shared by all levels",
+               choices=("per_level", "shared"), default="per_level"),
+    "level": Key("float", "probability of intervals (CrI and CI)", default=0.95,
+                 minimum=0.5, maximum=0.999),
+    "parameterization": Key("str", "how MCMC sees the study effects",
+                            choices=("marginal", "noncentered", "centered"),
+                            default="marginal"),
+}
+
+_PRIOR_FIELDS: dict[str, Key | Section] = {
+    "mu": Key("prior", "prior of the pooled effect (intercept); " + PRIOR_DOC),
+    "tau": Key("prior", "prior of the between-study SD tau; " + PRIOR_DOC),
+    "beta": Key("prior", "prior of each moderator coefficient; " + PRIOR_DOC),
+}
+
+_SENS_FIELDS: dict[str, Key | Section] = {
+    "prior_sets": Key("str_list", "ready-made tau prior sets swept with the exact engine",
+                      choices=("weakly informative", "empirical", "vague"), default=()),
+    "tau_priors": Key("prior_map", "named tau priors to compare (name = prior)"),
+    "mu_priors": Key("prior_map", "named mu priors to compare (name = prior)"),
+    "leave1out": Key("bool", "leave-one-out, classical and Bayesian", default=True),
+    "psense": Key("bool", "power-scaling prior/likelihood sensitivity", default=True),
+    "subsets": Section({
+        "name": Key("str", "name of the subset analysis"),
+        "exclude": Key("str", "row filter selecting the rows to EXCLUDE, e.g. "
+                       "\"rob == 'high'\"; " + FILTER_DOC),
+        "rule": Key("str", "a built-in rule instead of exclude",
+                    choices=("rob", "outliers", "influential", "rstudent")),
+    }, doc="re-run the analysis without some studies", array=True),
+}
+
+_BIAS_FIELDS: dict[str, Key | Section] = {
+    "funnel": Key("bool", "funnel plot", default=True),
+    "contours": Key("bool", "contour-enhanced funnel plot", default=True),
+    "egger": Key("bool", "Egger's regression test", default=True),
+    "egger_predictor": Key("str", "predictor of the Egger-type test",
+                           choices=("sei", "vi", "ni", "ninv", "sqrtni", "sqrtninv"),
+                           default="sei"),
+    "trimfill": Key("bool", "trim-and-fill", default=True),
+    "ranktest": Key("bool", "Begg's rank correlation test", default=True),
+    "fsn": Key("bool", "Rosenthal's fail-safe N", default=False),
+}
+
+#: The spec schema: sections, keys, types and defaults.
+SCHEMA = Section({
+    "title": Key("str", "title of the report"),
+    "description": Key("str", "a paragraph shown under the title"),
+    "data": Section({
+        "dataset": Key("str", "a bundled dataset (bayesma datasets)"),
+        "path": Key("str", "CSV file, relative to the spec"),
+        "filter": Key("str", "row filter keeping rows, e.g. \"year >= 1960\"; " + FILTER_DOC),
+        "citation": Key("str", "citation of the data (shown in the report)"),
+    }, doc="where the study table comes from"),
+    "effect": Section(_EFFECT_FIELDS, doc="effect size and its columns"),
+    "model": Section(_MODEL_FIELDS, doc="the model"),
+    "priors": Section(_PRIOR_FIELDS, doc="priors (defaults per measure when left out)"),
+    "sampler": Section({
+        "engine": Key("str", "Bayesian engine", choices=ENGINES, default="exact"),
+        "draws": Key("int", "draws per chain (exact: i.i.d. draws saved per chain)",
+                     default=1000, minimum=1),
+        "tune": Key("int", "tuning iterations per chain (MCMC)", default=1000, minimum=0),
+        "chains": Key("int", "chains", default=4, minimum=1),
+        "cores": Key("int", "chains run in parallel (default: all cores)", minimum=1),
+        "seed": Key("int", "random seed (recorded in the report)", minimum=0),
+        "sampler": Key("str", "NUTS implementation", choices=("nutpie", "pymc", "numpyro"),
+                       default="nutpie"),
+        "target_accept": Key("float", "NUTS target acceptance", minimum=0.5, maximum=0.999),
+    }, doc="engine and sampler settings"),
+    "classical": Section({
+        "method": Key("str", "tau² estimator of the classical twin", choices=CLASSICAL_METHODS,
+                      default="REML"),
+        "test": Key("str", "inference of the classical twin", choices=("z", "t", "knha"),
+                    default="knha"),
+    }, doc="the classical twin"),
+    "sensitivity": Section(_SENS_FIELDS, doc="sensitivity analyses"),
+    "bias": Section(_BIAS_FIELDS, doc="small-study and publication bias checks"),
+    "outputs": Section({
+        **{o: Key("bool", f"write the {o} output", default=True) for o in OUTPUTS},
+        "formats": Key("str_list", "file formats of the forest plot",
+                       choices=("png", "pdf", "svg"), default=("png", "pdf")),
+    }, doc="which files to write"),
+    "outcomes": Section({
+        "name": Key("str", "outcome name (required)"),
+        "description": Key("str", "a sentence shown in the report"),
+        "filter": Key("str", "row filter keeping this outcome's rows; " + FILTER_DOC),
+        "effect": Section(_EFFECT_FIELDS),
+        "model": Section(_MODEL_FIELDS),
+        "priors": Section(_PRIOR_FIELDS),
+        "sensitivity": Section(_SENS_FIELDS),
+        "bias": Section(_BIAS_FIELDS),
+    }, doc="several outcomes from one table", array=True),
+})
+
+
+
+def with_defaults(values: dict[str, Any], section: Key | Section) -> dict[str, Any]:
+    """``values`` with the section's defaults filled in for the keys not given."""
+    if not isinstance(section, Section):
+        raise TypeError(f"expected a Section, got {type(section).__name__}")
+    out = {k: (v.default if isinstance(v, Key) else None) for k, v in section.fields.items()}
+    out.update(values)
+    return out
