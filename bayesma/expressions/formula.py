@@ -1,13 +1,7 @@
 """Moderator formulas vetted by an allow-list grammar before formulaic sees them.
 
-Formulas and filters come from users, spec files and stored netCDF attributes, so they
-are data, not code. Both are parsed here against an allow-list and either rebuilt from
-the vetted parse (formulas, handed to formulaic) or evaluated by walking the parse tree
-over the table's columns (filters). Nothing here calls ``eval``, ``exec``, pandas
-``query``/``eval`` or looks up a Python name.
+Why a grammar of our own: see :mod:`bayesma.expressions`.
 
-Formulas (:func:`vet_formula`, :func:`parse_formula`)
------------------------------------------------------
 Wilkinson/R syntax as metafor's ``mods``: ``~ a + b``, ``~ 0 + a`` or ``~ a - 1`` (no
 intercept), ``~ a * b`` (main effects and interaction), ``a:b`` (interaction only),
 parentheses, column names (backquoted when they are not plain names: ``` `dose mg` ```),

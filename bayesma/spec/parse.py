@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bayesma.errors import SpecError
+from bayesma.priors.base import type_name
 from bayesma.spec.data import load_table
 from bayesma.spec.lines import KeyPath, LineIndex, closest, format_path, spec_error
 from bayesma.spec.model import Spec
@@ -179,20 +180,6 @@ _KIND_TEXT = {
 }
 
 
-def _type_name(v: Any) -> str:
-    if isinstance(v, bool):
-        return "a boolean"
-    if isinstance(v, int):
-        return "an integer"
-    if isinstance(v, float):
-        return "a number"
-    if isinstance(v, str):
-        return "a string"
-    if isinstance(v, list):
-        return "a list"
-    if isinstance(v, dict):
-        return "a table"
-    return type(v).__name__
 
 
 def check_schema(value: Any, node: Key | Section, path: KeyPath,
@@ -203,12 +190,12 @@ def check_schema(value: Any, node: Key | Section, path: KeyPath,
         if node.array and path:
             if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
                 raise fail(path, f"must be an array of tables ([[{format_path(path)}]]), got "
-                           f"{_type_name(value)}")
+                           f"{type_name(value)}")
             for i, v in enumerate(value):
                 _check_table(v, node, (*path, i), fail)
             return
         if not isinstance(value, dict):
-            raise fail(path, f"must be a table ([{format_path(path)}]), got {_type_name(value)}")
+            raise fail(path, f"must be a table ([{format_path(path)}]), got {type_name(value)}")
         _check_table(value, node, path, fail)
         return
     _check_value(value, node, path, fail)
@@ -242,7 +229,7 @@ def _check_value(v: Any, key: Key, path: KeyPath, fail: Callable[..., SpecError]
         "str_pair": isinstance(v, list) and len(v) == 2 and all(isinstance(x, str) for x in v),
     }[kind]
     if not ok:
-        raise fail(path, f"must be {_KIND_TEXT[kind]}, got {_type_name(v)} ({v!r})")
+        raise fail(path, f"must be {_KIND_TEXT[kind]}, got {type_name(v)} ({v!r})")
     if key.choices is not None:
         vals = v if isinstance(v, list) else [v]
         for j, x in enumerate(vals):
