@@ -28,7 +28,8 @@ from bayesma.plots import _style as st
 
 __all__ = ["prior_posterior_plot", "posterior_density"]
 
-_NAMES = {"mu": "\u03bc", "tau": "\u03c4", "tau2": "\u03c4\u00b2", "theta_new": "\u03b8_new"}
+_NAMES = {"mu": "\u03bc", "mu_centered": "\u03bc\u2080",
+          "tau": "\u03c4", "tau2": "\u03c4\u00b2", "theta_new": "\u03b8_new"}
 
 
 def _short_name(param: str) -> str:
@@ -68,8 +69,23 @@ def _param_label(param: str, measure: str | None) -> str:
     return name + unit
 
 
+def _centred(post: Any) -> bool:
+    """A meta-regression whose ``mu`` prior applies at the moderators' means."""
+    if getattr(post, "centered", None) is not None:
+        return bool(post.centered) and getattr(post, "p", 1) > 1
+    try:
+        return len(np.atleast_1d(post.mean("beta"))) > 1 and np.isfinite(
+            post.mean("mu_centered"))
+    except (BayesmaError, KeyError):
+        return False
+
+
 def _prior_of(post: Any, param: str) -> Any | None:
     pri = getattr(post, "priors", {}) or {}
+    if param == "mu_centered":
+        return pri.get("mu")
+    if param == "mu" and _centred(post):
+        return None  # the mu prior is the prior of mu_centered, not of the intercept at 0
     if param in ("mu", "tau"):
         return pri.get(param)
     if param.startswith("beta[") and "beta" in pri:
@@ -147,7 +163,9 @@ def prior_posterior_plot(
     post : ExactPosterior or BayesFit
         The Bayesian result (its ``priors`` give the prior densities).
     params : sequence of str
-        Parameters: ``"tau"``, ``"mu"``, or ``"beta[<term>]"`` in a meta-regression.
+        Parameters: ``"tau"``, ``"mu"``, or ``"beta[<term>]"`` and ``"mu_centered"`` (the
+        intercept at the moderators' means, which carries the ``mu`` prior) in a
+        meta-regression.
     prob : float
         Probability of the shaded credible interval (equal-tailed).
     classical : bool
@@ -174,8 +192,10 @@ def prior_posterior_plot(
     if not params:
         raise BayesmaError("params: give at least one parameter")
     for p in params:
-        if p not in ("mu", "tau") and not (p.startswith("beta[") and p.endswith("]")):
-            raise BayesmaError(f"params: {p!r} is not 'mu', 'tau' or 'beta[<term>]'")
+        if p not in ("mu", "tau", "mu_centered") and not (
+                p.startswith("beta[") and p.endswith("]")):
+            raise BayesmaError(
+                f"params: {p!r} is not 'mu', 'mu_centered', 'tau' or 'beta[<term>]'")
     measure = st.result_measure(post)
     n = len(params)
     fig = st.new_figure((panel_size[0] * n, panel_size[1] + 0.9))
@@ -232,12 +252,19 @@ def prior_posterior_plot(
         xlab = _param_label(param, measure)
         if param == "mu" and getattr(post, "p", 1) > 1:
             xlab = xlab.replace("\u03bc", "\u03bc (intercept)", 1)
+        if param == "mu_centered":
+            xlab = xlab.replace("\u03bc\u2080", "\u03bc\u2080 (at moderator means)", 1)
         ax.set_xlabel(xlab, fontsize=fontsize)
         ax.set_yticks([])
         for side in ("top", "right", "left"):
             ax.spines[side].set_visible(False)
         ax.tick_params(labelsize=fontsize)
-        desc = st.describe_prior(prior) if prior is not None else "?"
+        if prior is not None:
+            desc = st.describe_prior(prior)
+        elif param == "mu" and _centred(post):
+            desc = "on \u03bc at moderator means"
+        else:
+            desc = "?"
         dg = _digits(lo, hi)
         ax.set_title(f"{_short_name(param)} = {fmt_num(med, dg)} "
                      f"[{fmt_num(lo, dg)}, {fmt_num(hi, dg)}]  "

@@ -351,3 +351,28 @@ def test_figures_follow_pyplot_when_imported(bcg_post):
     fig = bm.forest_plot(bcg_post)
     assert fig.number in plt.get_fignums()  # plt.show() and notebooks display it
     plt.close(fig)
+
+
+class RegressionDraws(DrawsOnly):
+    """An MCMC-like meta-regression: ``mean("beta")`` is a Series by term."""
+
+    def mean(self, param):
+        x = self._d[param]
+        return pd.Series(x.mean(axis=0)) if x.ndim == 2 else float(np.mean(x))
+
+
+def test_prior_posterior_centred_regression_puts_the_mu_prior_on_mu_centered(bcg_reg):
+    """With a centred intercept the mu prior belongs to mu_centered: an MCMC fit must not
+    draw it over the intercept at moderators = 0 (a different parameter)."""
+    fig = prior_posterior_plot(bcg_reg, params=("mu_centered", "mu"))
+    gids = {ln.get_gid() for ax in fig.axes for ln in ax.get_lines()}
+    assert "prior|mu_centered" in gids
+    assert "moderator means" in fig.axes[0].get_xlabel()
+    assert "at moderator means" in fig.axes[1].get_title(loc="left")
+    check_figure(fig)
+    mc = RegressionDraws(bcg_reg)
+    fig = prior_posterior_plot(mc, params=("mu", "mu_centered"))
+    gids = {ln.get_gid() for ax in fig.axes for ln in ax.get_lines()}
+    assert "prior|mu" not in gids and "prior|mu_centered" in gids
+    assert "Normal" in fig.axes[1].get_title(loc="left")
+    check_figure(fig)
