@@ -20,6 +20,7 @@ from bayesma.bayes.models import (
     RandomEffects,
     RobustRandomEffects,
     Subgroups,
+    model_from_spec,
     normal_marginal_loglik,
     student_t_marginal_loglik,
 )
@@ -653,3 +654,20 @@ def test_models_package_keeps_old_names():
                  "DEFAULT_TARGET_ACCEPT", "SMALL_K_TARGET_ACCEPT", "PARAMETERIZATIONS"):
         assert hasattr(M, name), name
     assert M.tau_kernel_coefficients(HalfNormal(0.5)) == HalfNormal(0.5).kernel_coefficients()
+
+
+def test_model_from_spec_refuses_unknown_or_missing_settings(bcg):
+    """A stored spec is data: keys the model does not take give a typed error, not a
+    raw TypeError (nothing compiles)."""
+    for model in (RandomEffects(bcg), MetaRegression(bcg, "~ ablat"),
+                  Subgroups(bcg, by="alloc")):
+        rebuilt = model_from_spec(model.spec(), bcg)
+        assert type(rebuilt) is type(model)
+        bad = model.spec()
+        bad["kwargs"]["evil"] = 1
+        with pytest.raises(BayesmaError, match="unknown setting.*'evil'"):
+            model_from_spec(bad, bcg)
+    spec = MetaRegression(bcg, "~ ablat").spec()
+    del spec["kwargs"]["mods"]
+    with pytest.raises(BayesmaError, match="'mods' is missing"):
+        model_from_spec(spec, bcg)

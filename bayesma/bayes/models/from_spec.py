@@ -7,6 +7,7 @@ nothing in a stored file is evaluated as code.
 
 from __future__ import annotations
 
+import inspect
 import json
 import warnings
 from collections.abc import Mapping
@@ -32,6 +33,19 @@ MODEL_CLASSES: dict[str, type[MetaModel]] = {
     c.__name__: c for c in (RandomEffects, CommonEffect, MetaRegression, Subgroups,
                             RobustRandomEffects)
 }
+
+
+def _init_parameters(cls: type) -> set[str]:
+    """Keyword names ``cls(...)`` accepts, following ``**kwargs`` up to the base classes."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        params = inspect.signature(klass.__init__).parameters.values()
+        names |= {p.name for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            break
+    return names - {"self", "data"}
 
 
 def model_from_spec(spec: Mapping[str, Any] | str, data: pd.DataFrame) -> MetaModel:
@@ -65,6 +79,13 @@ def model_from_spec(spec: Mapping[str, Any] | str, data: pd.DataFrame) -> MetaMo
         raise BayesmaError(f"unknown model class {spec['class']!r}; known: "
                            + ", ".join(MODEL_CLASSES))
     kwargs = dict(spec["kwargs"])
+    if not isinstance(spec["priors"], Mapping):
+        raise BayesmaError("model spec: 'priors' must be a mapping")
+    accepted = _init_parameters(cls)
+    unknown = sorted(set(kwargs) - accepted)
+    if unknown:  # a stored file is data: refuse keys the model does not take
+        raise BayesmaError(f"model spec for {cls.__name__}: unknown setting(s) "
+                           + ", ".join(map(repr, unknown)))
     priors: dict[str, Any] = {}
     for key, p in spec["priors"].items():
         if key == "nu":
@@ -76,6 +97,8 @@ def model_from_spec(spec: Mapping[str, Any] | str, data: pd.DataFrame) -> MetaMo
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplingWarning)
         if cls is MetaRegression:
+            if "mods" not in kwargs:
+                raise BayesmaError("model spec for MetaRegression: 'mods' is missing")
             mods = kwargs.pop("mods")
             return MetaRegression(data, mods, **kwargs, **priors)
         return cls(data, **kwargs, **priors)
