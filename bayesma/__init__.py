@@ -61,6 +61,37 @@ _LAZY: dict[str, str] = {
     "regression_plot": "bayesma.plots",
     "sensitivity_plot": "bayesma.plots",
     "leave1out_plot": "bayesma.plots",
+    # --- helper A (issue 11: robumeta RVE, vcalc, datasets)
+    "robu": "bayesma.classical.robu",
+    "RobuResult": "bayesma.classical.robu",
+    "vcalc": "bayesma.classical.vcalc",
+    # --- end A
+    # --- helper B (issue 11: rma_mv struct, Bayesian Multivariate)
+    "Multivariate": "bayesma.bayes.models.multivariate",
+    # --- end B
+    # --- helper C (issue 11: Bayesian Multilevel, exact 2-D engine)
+    "Multilevel": "bayesma.bayes.models.multilevel",
+    # --- end C
+    # --- helper D (issue 12 classical: selection models, PET-PEESE)
+    "selmodel": "bayesma.classical.selection",
+    "pet_peese": "bayesma.classical.bias",
+    # --- end D
+    # --- helper E (issue 12 Bayesian: model averaging, RoBMA)
+    "bma": "bayesma.bayes.averaging",
+    "RoBMA": "bayesma.bayes.averaging",
+    # --- end E
+    # --- helper F (issue 13: escalc measures, conversions)
+    "conv_fivenum": "bayesma.effect_sizes",
+    "conv_wald": "bayesma.effect_sizes",
+    # --- end F
+    # --- helper G (issue 13: MH, Peto, GLMM, binomial-normal)
+    "rma_mh": "bayesma.classical.pooling",
+    "rma_peto": "bayesma.classical.pooling",
+    "rma_glmm": "bayesma.classical.pooling",
+    "BinomialNormal": "bayesma.bayes.models.binomial",
+    # --- end G
+    # --- helper H (integration: spec, pipeline, report, forest)
+    # --- end H
 }
 _SUBMODULES = {
     "priors", "datasets", "errors", "data", "classical", "bayes", "plots", "spec", "sensitivity",
