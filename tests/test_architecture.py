@@ -9,7 +9,8 @@
     lower layer into a higher one (``LAYERS`` below).
 (c) No module imports a private name (``_name``) from another module, and no private
     module (``_style.py``) is imported from outside its own package.
-(b') Imports stay at the top of a module: only PyMC's stack and matplotlib (``HEAVY_LIBS``),
+(b') Imports stay at the top of a module: only PyMC's stack and matplotlib (``HEAVY_LIBS``)
+    and a few slow-to-import libraries (``DEFERRABLE``: scipy.optimize/stats, formulaic),
     or a bayesma module that loads them, may be imported inside a function (so that
     ``import bayesma`` stays light), and never from a higher layer.
 (d) No module is longer than ``MAX_LINES`` unless ARCHITECTURE.md lists it, with a reason,
@@ -40,7 +41,7 @@ MAX_LINES = 500
 #: layer or below. The root facade ``bayesma/__init__.py`` (lazy) is on the top layer with
 #: the CLI: only the CLI may import it.
 LAYERS: dict[str, int] = {
-    "errors": 0, "data": 0, "measures": 0, "formatting": 0, "expressions": 0,
+    "errors": 0, "data": 0, "measures": 0, "formatting": 0, "tails": 0, "expressions": 0,
     "datasets": 0,
     "effect_sizes": 1,
     "classical": 2, "priors": 2,
@@ -256,6 +257,15 @@ HEAVY_LIBS = {
     "pymc", "pytensor", "nutpie", "numpyro", "jax", "arviz", "arviz_base", "arviz_stats",
     "arviz_plots", "matplotlib",
 }
+#: Further modules that may be imported inside a function because they are slow to import
+#: and only some calls need them (``import bayesma; bm.rma`` must stay light, issue 16).
+DEFERRABLE = ("scipy.optimize", "scipy.stats", "scipy.integrate", "scipy.interpolate",
+              "formulaic")
+
+
+def deferrable(target: str) -> bool:
+    """True if ``target`` is (inside) a library listed in :data:`DEFERRABLE`."""
+    return any(target == d or target.startswith(d + ".") for d in DEFERRABLE)
 
 
 def _type_checking_imports(tree: ast.Module) -> set[int]:
@@ -282,7 +292,8 @@ def deferred_imports(importer: str) -> tuple[tuple[str, int], ...]:
         src = _resolve_from(importer, node) or ""
         for a in node.names:
             sub = f"{src}.{a.name}"
-            out.append((sub if sub in modules() else src, node.lineno))
+            out.append((sub if sub in modules() or not src.startswith(FACADE) else src,
+                        node.lineno))
     return tuple(out)
 
 
@@ -295,7 +306,7 @@ def heavy_modules() -> frozenset[str]:
         for node in module_level_imports(tree):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else [
                 node.module or ""] if node.level == 0 else []
-            if any(n.split(".")[0] in HEAVY_LIBS for n in names):
+            if any(n.split(".")[0] in HEAVY_LIBS or deferrable(n) for n in names):
                 direct.add(m)
     heavy = set(direct)
     changed = True
@@ -316,7 +327,7 @@ def bad_deferred_imports() -> list[str]:
         for target, line in deferred_imports(m):
             top = target.split(".")[0]
             if top != FACADE:
-                if top not in HEAVY_LIBS:
+                if top not in HEAVY_LIBS and not deferrable(target):
                     bad.append(f"{m}:{line} imports {target} inside a function (move it up)")
                 continue
             if target == FACADE:

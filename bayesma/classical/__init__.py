@@ -1,58 +1,73 @@
-"""Classical (frequentist) meta-analysis engine, matching metafor 3.8."""
+"""Classical (frequentist) meta-analysis engine, matching metafor 3.8.
 
-from bayesma.classical.bias import (
-    FailSafeNResult,
-    RankTestResult,
-    RegTestResult,
-    TrimFillResult,
-    fsn,
-    ranktest,
-    regtest,
-    trimfill,
-)
-from bayesma.classical.confint import HeterogeneityCI, qprofile
-from bayesma.classical.influence import cumul, influence, leave1out
-from bayesma.classical.multilevel import RMAMVResult, impute_covariance_matrix, rma_mv
-from bayesma.classical.rma import RMAResult, fit_arrays, rma
-from bayesma.classical.robust import (
-    RobustResult,
-    WaldTestResult,
-    coef_test,
-    robust,
-    vcov_cr,
-    wald_test,
-)
-from bayesma.classical.subgroup import SubgroupResult, subgroup
-from bayesma.classical.tau2 import Tau2Estimate, estimate_tau2
+Names are imported lazily (PEP 562), so ``from bayesma.classical import rma`` loads the
+``rma`` path only: not the bias tests, robust variance, influence or multilevel modules
+(and not ``scipy.stats``, which several of them need).
+"""
 
-__all__ = [
-    "FailSafeNResult",
-    "RankTestResult",
-    "RegTestResult",
-    "TrimFillResult",
-    "cumul",
-    "fsn",
-    "influence",
-    "leave1out",
-    "ranktest",
-    "regtest",
-    "trimfill",
-    "RMAResult",
-    "Tau2Estimate",
-    "estimate_tau2",
-    "fit_arrays",
-    "rma",
-    "HeterogeneityCI",
-    "qprofile",
-    "SubgroupResult",
-    "subgroup",
-    "RMAMVResult",
-    "impute_covariance_matrix",
-    "rma_mv",
-    "RobustResult",
-    "WaldTestResult",
-    "coef_test",
-    "robust",
-    "vcov_cr",
-    "wald_test",
-]
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import Any
+
+# public name -> module that defines it
+_LAZY: dict[str, str] = {
+    "FailSafeNResult": "bayesma.classical.bias",
+    "RankTestResult": "bayesma.classical.bias",
+    "RegTestResult": "bayesma.classical.bias",
+    "TrimFillResult": "bayesma.classical.bias",
+    "fsn": "bayesma.classical.bias",
+    "ranktest": "bayesma.classical.bias",
+    "regtest": "bayesma.classical.bias",
+    "trimfill": "bayesma.classical.bias",
+    "HeterogeneityCI": "bayesma.classical.confint",
+    "qprofile": "bayesma.classical.confint",
+    "cumul": "bayesma.classical.influence",
+    "influence": "bayesma.classical.influence",
+    "leave1out": "bayesma.classical.influence",
+    "RMAMVResult": "bayesma.classical.multilevel",
+    "impute_covariance_matrix": "bayesma.classical.multilevel",
+    "rma_mv": "bayesma.classical.multilevel",
+    "RMAResult": "bayesma.classical.rma",
+    "fit_arrays": "bayesma.classical.rma",
+    "rma": "bayesma.classical.rma",
+    "RobustResult": "bayesma.classical.robust",
+    "WaldTestResult": "bayesma.classical.robust",
+    "coef_test": "bayesma.classical.robust",
+    "robust": "bayesma.classical.robust",
+    "vcov_cr": "bayesma.classical.robust",
+    "wald_test": "bayesma.classical.robust",
+    "SubgroupResult": "bayesma.classical.subgroup",
+    "subgroup": "bayesma.classical.subgroup",
+    "Tau2Estimate": "bayesma.classical.tau2",
+    "estimate_tau2": "bayesma.classical.tau2",
+}
+
+__all__ = sorted(_LAZY)
+
+
+class _LazyPackage(types.ModuleType):
+    """The package module: importing a submodule that shares a public function's name
+    (``rma``, ``robust``, ``subgroup``, ``influence``) does not replace the function."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _LAZY and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _LazyPackage
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'bayesma.classical' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

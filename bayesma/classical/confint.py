@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
 
 from bayesma.classical.settings import parse_level
 from bayesma.errors import BayesmaError, TooFewStudiesError
+from bayesma.tails import chi2_isf, chi2_ppf
 
 __all__ = ["HeterogeneityCI", "generalized_q", "qprofile", "typical_variance"]
 
@@ -184,6 +184,8 @@ def qprofile(res: Any, level: float | None = None) -> HeterogeneityCI:
     I² and H² bounds use the typical within-study variance ``vt``:
     ``I² = 100 tau2 / (vt + tau2)``, ``H² = tau2 / vt + 1``.
     """
+    from scipy import optimize  # slow import, needed by few calls
+
     method = str(res.method)
     if method in ("EE", "FE", "CE"):
         raise BayesmaError(
@@ -216,8 +218,8 @@ def qprofile(res: Any, level: float | None = None) -> HeterogeneityCI:
     tau2_max = max(100.0, 10.0 * tau2_hat, 10.0 * tau2_min)
 
     df = k - p
-    crit_u = float(stats.chi2.isf(alpha / 2, df))  # upper chi² quantile -> lower bound
-    crit_l = float(stats.chi2.ppf(alpha / 2, df))  # lower chi² quantile -> upper bound
+    crit_u = float(chi2_isf(alpha / 2, df))  # upper chi² quantile -> lower bound
+    crit_l = float(chi2_ppf(alpha / 2, df))  # lower chi² quantile -> upper bound
 
     def q_minus(t: float, target: float) -> float:
         return generalized_q(t, yi, vi, X) - target

@@ -26,10 +26,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, stats
 
 from bayesma.classical.projection import Proj
 from bayesma.errors import ConvergenceError
+from bayesma.tails import chi2_ppf
 
 __all__ = [
     "GRID_POINTS",
@@ -47,7 +47,7 @@ __all__ = [
 GRID_POINTS = 200
 #: a second mode within this many log-likelihood units of the global one is reported
 #: (half the 95% quantile of chi²(1): both modes lie in the 95% likelihood region)
-MODE_TOLERANCE = float(stats.chi2.ppf(0.95, 1) / 2.0)
+MODE_TOLERANCE = float(chi2_ppf(0.95, 1) / 2.0)
 
 
 def profile_loglik(y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2, reml: bool) -> np.ndarray:
@@ -180,6 +180,8 @@ def _grid(v: np.ndarray, upper: float, n: int) -> np.ndarray:
 
 def _refine(y, v, X, grid, ll, i, method, reml, tol, maxiter) -> tuple[float, float]:
     """Refine the grid's local maximum ``i`` by brentq on the score (or bounded Brent)."""
+    from scipy import optimize  # slow import, needed by few calls
+
     lo = grid[max(i - 1, 0)]
     hi = grid[min(i + 1, grid.size - 1)]
     s_lo = score(y, v, X, lo, method)

@@ -50,12 +50,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, stats
 
 from bayesma.classical.profile import global_maximum, score, search_upper
 from bayesma.classical.projection import Proj
 from bayesma.data import check_effect_range
 from bayesma.errors import ConvergenceError, DataError, TooFewStudiesError
+from bayesma.tails import chi2_ppf
 
 __all__ = ["METHODS", "Tau2Estimate", "canonical_method", "estimate_tau2"]
 
@@ -174,6 +174,8 @@ def estimate_tau2(
     -------
     Tau2Estimate
     """
+    from scipy import optimize  # slow import, needed by few calls
+
     method = canonical_method(method)
     y, v, X = _as_inputs(yi, vi, X)
     k, p = X.shape
@@ -248,7 +250,7 @@ def estimate_tau2(
         return Tau2Estimate(tau2, float(se))
 
     if method in ("PM", "PMM"):
-        target = float(kp) if method == "PM" else float(stats.chi2.ppf(0.5, kp))
+        target = float(kp) if method == "PM" else float(chi2_ppf(0.5, kp))
 
         def qfun(t: float) -> float:
             return Proj(1.0 / (v + t), X).quad(ymc) - target
@@ -354,6 +356,8 @@ _FISHER_SWITCH = 1000
 
 def _eb_root(y, v, X, tol, maxiter) -> tuple[float, int]:
     """Root of the EB equation ``y'Py = k - p`` by brentq (decreasing in tau², one root)."""
+    from scipy import optimize  # slow import, needed by few calls
+
     if score(y, v, X, 0.0, "EB") <= 0:
         return 0.0, 0
     hi = search_upper(y, v, X)

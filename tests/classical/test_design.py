@@ -17,11 +17,8 @@ from conftest import shared_data
 from formulaic import Formula
 
 import bayesma as bm
-from bayesma.classical.design import (
-    SAFE_TRANSFORMS,
-    SafeMaterializer,
-    build_design,
-)
+from bayesma.classical.design import build_design
+from bayesma.classical.formula_context import SAFE_TRANSFORMS, SafeMaterializer
 from bayesma.errors import DataError
 
 HOSTILE = [

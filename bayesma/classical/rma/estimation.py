@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from bayesma.classical.tau2 import estimate_tau2
+from bayesma.tails import chi2_sf, f_sf, norm_isf, norm_sf, t_isf, t_sf
 
 __all__ = ["information_criteria", "model_numbers"]
 
@@ -86,11 +86,11 @@ def model_numbers(
     with np.errstate(divide="ignore", invalid="ignore"):
         zval = beta / se
     if df is None:
-        pval = 2 * stats.norm.sf(np.abs(zval))
-        crit = float(stats.norm.isf((1 - level) / 2))
+        pval = 2 * norm_sf(np.abs(zval))
+        crit = float(norm_isf((1 - level) / 2))
     elif df > 0:
-        pval = 2 * stats.t.sf(np.abs(zval), df)
-        crit = float(stats.t.isf((1 - level) / 2, df))
+        pval = 2 * t_sf(np.abs(zval), df)
+        crit = float(t_isf((1 - level) / 2, df))
     else:
         pval = np.full(p, np.nan)
         crit = float("nan")
@@ -109,11 +109,11 @@ def model_numbers(
         m = len(btt)
         if df is None:
             qm_df = m
-            qm_p = float(stats.chi2.sf(qm, m))
+            qm_p = float(chi2_sf(qm, m))
         else:
             qm = qm / m
             qm_df = (m, k - p)
-            qm_p = float(stats.f.sf(qm, m, k - p)) if k - p > 0 else float("nan")
+            qm_p = float(f_sf(qm, m, k - p)) if k - p > 0 else float("nan")
 
     # heterogeneity (fixed-effect weights; metafor uses the centred yi)
     if k > p:
@@ -123,7 +123,7 @@ def model_numbers(
         Af = _inv(XtWf @ Xm)
         rf = ymc - Xm @ (Af @ (XtWf @ ymc))
         qe = max(0.0, float(np.sum(wf * rf * rf)))
-        qe_p = float(stats.chi2.sf(qe, k - p))
+        qe_p = float(chi2_sf(qe, k - p))
         trP = float(np.sum(wf) - np.sum(Af * ((Xm.T * wf**2) @ Xm)))
         vt = (k - p) / trP
         if method == "EE":

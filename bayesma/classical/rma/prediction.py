@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from bayesma.classical.settings import parse_level
 from bayesma.errors import DataError
+from bayesma.tails import norm_isf, t_isf
 
 __all__ = [
     "critical_value",
@@ -30,10 +30,10 @@ def critical_value(test: str, df: int | None, level: float) -> float:
     """Two-sided critical value: normal for ``test="z"``, else t(df) (NaN if df <= 0)."""
     a = 1 - level
     if test == "z":
-        return float(stats.norm.isf(a / 2))
+        return float(norm_isf(a / 2))
     if not df or df <= 0:
         return float("nan")
-    return float(stats.t.isf(a / 2, df))
+    return float(t_isf(a / 2, df))
 
 
 def predict(res: Any, newmods=None, *, level: float | None = None) -> pd.DataFrame:
