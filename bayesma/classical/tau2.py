@@ -132,6 +132,12 @@ def _as_inputs(yi, vi, X) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _ll_boundary(y, v, X, tau2, reml):
     """(Restricted) log-likelihood up to the constant, for metafor's ``ll0check``."""
     w = 1.0 / (v + tau2)
+    if X.shape[1] == 1 and bool(np.all(X == 1.0)):
+        # intercept only: y'Py = sum w (y - ybar_w)², log|X'WX| = log sum w
+        sw = w.sum()
+        r = y - (w @ y) / sw
+        ll = -0.5 * np.sum(np.log(v + tau2)) - 0.5 * float((w * r) @ r)
+        return ll - 0.5 * np.log(sw) if reml else ll
     pr = Proj(w, X)
     rss = pr.quad(y)
     ll = -0.5 * np.sum(np.log(v + tau2)) - 0.5 * rss
@@ -286,20 +292,24 @@ def estimate_tau2(
         conv = True
         change = tol + 1.0
         fisher_max = min(maxiter, _FISHER_SWITCH)
+        ones = p == 1 and bool(np.all(X == 1.0))
         while change > tol:
             it += 1
             old = tau2
             w = 1.0 / (v + tau2)
-            pr = Proj(w, X)
-            if method == "EB":
-                adj = (pr.quad(ymc) * k / kp - k) / w.sum()
+            if ones and method != "EB":
+                adj = _fisher_step_intercept(ymc, w, method == "REML")
             else:
-                py = pr.Py(ymc)
-                ypp = float(py @ py)
-                if method == "ML":
-                    adj = (ypp - w.sum()) / np.sum(w * w)
+                pr = Proj(w, X)
+                if method == "EB":
+                    adj = (pr.quad(ymc) * k / kp - k) / w.sum()
                 else:
-                    adj = (ypp - pr.tr_PD()) / pr.tr_PDPD()
+                    py = pr.Py(ymc)
+                    ypp = float(py @ py)
+                    if method == "ML":
+                        adj = (ypp - w.sum()) / np.sum(w * w)
+                    else:
+                        adj = (ypp - pr.tr_PD()) / pr.tr_PDPD()
             if not np.isfinite(adj):
                 adj = 0.0
             while tau2 + adj < 0:
@@ -350,8 +360,28 @@ def estimate_tau2(
     return Tau2Estimate(nan, nan)  # pragma: no cover
 
 
-#: Fisher-scoring steps before switching to bracketed root-finding of the score
-_FISHER_SWITCH = 1000
+#: Fisher-scoring steps before switching to the likelihood grid and bracketed
+#: root-finding of the score (profile.global_maximum): Fisher scoring that has not met
+#: ``tol`` in 100 steps oscillates or crawls, and the grid finds the same root.
+_FISHER_SWITCH = 100
+
+
+def _fisher_step_intercept(y: np.ndarray, w: np.ndarray, reml: bool) -> float:
+    """One ML / REML Fisher-scoring step of an intercept-only model, in sums.
+
+    With ``X = 1``: ``P = W - w w' / sum(w)``, ``Py = w (y - ybar_w)``,
+    ``tr(P) = sum(w) - sum(w²)/sum(w)`` and ``tr(PP) = sum(w²) - 2 sum(w³)/sum(w)
+    + (sum(w²)/sum(w))²`` (Viechtbauer 2005, eqs. 6 and 9, with X = 1).
+    """
+    sw = w.sum()
+    w2 = w * w
+    sw2 = w2.sum()
+    py = w * (y - (w @ y) / sw)
+    ypp = py @ py
+    if not reml:
+        return float((ypp - sw) / sw2)
+    a = sw2 / sw
+    return float((ypp - (sw - a)) / (sw2 - 2.0 * (w2 @ w) / sw + a * a))
 
 
 def _eb_root(y, v, X, tol, maxiter) -> tuple[float, int]:
@@ -378,6 +408,17 @@ def _he(ymc: np.ndarray, v: np.ndarray, X: np.ndarray) -> tuple[float, float]:
     """Hedges' estimator (unweighted method of moments) and its metafor se."""
     k, p = X.shape
     kp = k - p
+    if p == 1 and bool(np.all(X == 1.0)):
+        # intercept only (P = I - J/k): rss = sum (y - ybar)², tr(PV) = sum v - sum v / k,
+        # tr(PVPV) = sum v² - 2 sum v² / k + (sum v / k)²
+        sv, sv2 = float(v.sum()), float(v @ v)
+        r = ymc - ymc.mean()
+        trPV = sv - sv / k
+        tau2 = (float(r @ r) - trPV) / kp
+        t = max(0.0, tau2)
+        trPVPV = sv2 - 2.0 * sv2 / k + (sv / k) ** 2
+        se = np.sqrt((2 * trPVPV + 4 * t * trPV + 2 * t**2 * kp) / kp**2)
+        return float(tau2), float(se)
     pr = Proj(np.ones_like(v), X)
     rss = pr.quad(ymc)
     trPV = pr.tr_PD(v)

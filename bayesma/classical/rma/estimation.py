@@ -29,7 +29,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from bayesma.classical.tau2 import estimate_tau2
 from bayesma.tails import chi2_sf, f_sf, norm_isf, norm_sf, t_isf, t_sf
@@ -153,13 +152,9 @@ def model_numbers(
     else:
         dev_ml = 0.0
     dev_reml = -2 * ll_reml
-    fs = pd.DataFrame(
-        {
-            "ML": information_criteria(ll_ml, dev_ml, parms, k),
-            "REML": information_criteria(ll_reml, dev_reml, parms, k - p),
-        },
-        index=["ll", "dev", "AIC", "BIC", "AICc"],
-    )
+    # rows ll, dev, AIC, BIC, AICc; columns ML, REML (RMAResult.fit_stats)
+    fs = np.array([information_criteria(ll_ml, dev_ml, parms, k),
+                   information_criteria(ll_reml, dev_reml, parms, k - p)]).T
 
     # pseudo-R²
     r2 = None
@@ -206,7 +201,7 @@ def model_numbers(
         "q_pval": qe_p,
         "i2": i2,
         "h2": h2,
-        "fit_stats": fs,
+        "fit_stats_values": fs,
         "r2": r2,
         "pi_low": pi_low,
         "pi_high": pi_high,

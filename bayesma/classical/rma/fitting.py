@@ -288,21 +288,10 @@ def fit_arrays(
         tau2_fixed=tau2_fixed, tol=tol, maxiter=maxiter,
     )
     beta, se = num["beta"], num["se"]
-    coef = pd.DataFrame(
-        {
-            "estimate": beta,
-            "se": se,
-            "stat": num["zval"],
-            "pval": num["pval"],
-            "ci_low": num["ci_lb"],
-            "ci_high": num["ci_ub"],
-        },
-        index=pd.Index(terms, name="term"),
-    )
-    fs = num["fit_stats"]
-    own = fs["REML" if method == "REML" else "ML"]
-    if data is None:
-        data = pd.DataFrame({"slab": labels, "yi": y, "vi": v})
+    coef_values = np.column_stack(
+        [beta, se, num["zval"], num["pval"], num["ci_lb"], num["ci_ub"]])
+    fs = num["fit_stats_values"]  # rows ll, dev, AIC, BIC, AICc; columns ML, REML
+    ll, dev, aic, bic, aicc = (float(x) for x in fs[:, 1 if method == "REML" else 0])
     return RMAResult(
         method=method,
         test=test,
@@ -314,13 +303,13 @@ def fit_arrays(
         X=Xm,
         terms=list(terms),
         labels=labels,
-        data=data,
+        data_frame=data,
         dropped=list(dropped),
         k=k,
         p=p,
         beta=beta,
         vcov=num["vcov"],
-        coef=coef,
+        coef_values=coef_values,
         estimate=float(beta[0]),
         se=float(se[0]),
         stat=float(num["zval"][0]),
@@ -343,12 +332,12 @@ def fit_arrays(
         pi_low=num["pi_low"],
         pi_high=num["pi_high"],
         weights=num["weights"],
-        fit_stats=fs,
-        ll=float(own["ll"]),
-        deviance=float(own["dev"]),
-        aic=float(own["AIC"]),
-        bic=float(own["BIC"]),
-        aicc=float(own["AICc"]),
+        fit_stats_values=fs,
+        ll=ll,
+        deviance=dev,
+        aic=aic,
+        bic=bic,
+        aicc=aicc,
         scale=float(num["scale"]),
         intercept=intercept,
         tau2_fixed=tau2_fixed,

@@ -9,6 +9,7 @@ the contract), the metafor-style printout (``printing.py``) and predictions
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,13 @@ import pandas as pd
 from bayesma.classical.rma.prediction import predict
 from bayesma.classical.rma.printing import format_summary
 
-__all__ = ["RMAResultBase"]
+__all__ = ["COEF_COLUMNS", "FIT_STATS_COLUMNS", "FIT_STATS_INDEX", "RMAResultBase"]
+
+#: Columns of ``coef`` (metafor's order) and the index/columns of ``fit_stats``: built once,
+#: shared by every result (pandas indexes are immutable).
+COEF_COLUMNS = pd.Index(["estimate", "se", "stat", "pval", "ci_low", "ci_high"])
+FIT_STATS_INDEX = pd.Index(["ll", "dev", "AIC", "BIC", "AICc"])
+FIT_STATS_COLUMNS = pd.Index(["ML", "REML"])
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -43,14 +50,14 @@ class RMAResultBase:
     X: np.ndarray
     terms: list[str]
     labels: list[str]
-    data: pd.DataFrame | None
+    data_frame: pd.DataFrame | None  # the table fitted (None: built from arrays on demand)
     dropped: list
     k: int
     p: int
     # coefficients
     beta: np.ndarray
     vcov: np.ndarray
-    coef: pd.DataFrame
+    coef_values: np.ndarray  # p x 6: the ``coef`` table as an array
     estimate: float
     se: float
     stat: float
@@ -76,7 +83,7 @@ class RMAResultBase:
     pi_low: float | None
     pi_high: float | None
     weights: np.ndarray
-    fit_stats: pd.DataFrame
+    fit_stats_values: np.ndarray  # 5 x 2: the ``fit_stats`` table as an array
     ll: float
     deviance: float
     aic: float
@@ -93,6 +100,30 @@ class RMAResultBase:
     user_weights: np.ndarray | None = None
     design: Any = None
     call: dict = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ tables
+    # built on first use: a pandas table costs more than the whole REML fit at small k
+    @cached_property
+    def data(self) -> pd.DataFrame:
+        """The rows used: the table given to ``rma`` or, for a fit from arrays, a table of
+        ``slab, yi, vi``."""
+        if self.data_frame is not None:
+            return self.data_frame
+        return pd.DataFrame({"slab": self.labels, "yi": self.yi, "vi": self.vi})
+
+    @cached_property
+    def coef(self) -> pd.DataFrame:
+        """Coefficients: DataFrame indexed by term (``"intrcpt"`` first) with columns
+        ``estimate, se, stat, pval, ci_low, ci_high``."""
+        return pd.DataFrame(self.coef_values, index=pd.Index(self.terms, name="term"),
+                            columns=COEF_COLUMNS, copy=True)
+
+    @cached_property
+    def fit_stats(self) -> pd.DataFrame:
+        """Fit statistics as metafor's ``fit.stats``: index ``ll, dev, AIC, BIC, AICc``,
+        columns ``ML, REML``."""
+        return pd.DataFrame(self.fit_stats_values, index=FIT_STATS_INDEX,
+                            columns=FIT_STATS_COLUMNS, copy=True)
 
     # ------------------------------------------------------------------ display
     @property
