@@ -75,6 +75,7 @@ _LAZY: dict[str, str] = {
     # --- helper D (issue 12 classical: selection models, PET-PEESE)
     "selmodel": "bayesma.classical.selection",
     "pet_peese": "bayesma.classical.bias",
+    "selection_plot": "bayesma.plots",
     # --- end D
     # --- helper E (issue 12 Bayesian: model averaging, RoBMA)
     "bma": "bayesma.bayes.averaging",

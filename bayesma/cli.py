@@ -204,7 +204,9 @@ def check(
     def run() -> None:
         sp = load_spec(spec)
         for o in sp.outcomes:
-            pri = "; ".join(f"{k} ~ {p.describe()}" for k, p in o.priors.items())
+            pri = "; ".join(f"{k} ~ {p.describe()}" for k, p in o.priors.items()
+                            if not (k == "tau" and o.tau_levels))
+            pri += "".join(f"; tau[{lv}] ~ {p.describe()}" for lv, p in o.tau_levels.items())
             typer.echo(f"{o.name}: k = {o.k}, {o.measure}, {o.model['type']}; {pri}")
         typer.echo(f"{spec}: ok ({len(sp.outcomes)} outcome(s), engine {sp.engine})")
 

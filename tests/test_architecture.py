@@ -42,7 +42,7 @@ MAX_LINES = 500
 #: the CLI: only the CLI may import it.
 LAYERS: dict[str, int] = {
     "errors": 0, "data": 0, "measures": 0, "formatting": 0, "tails": 0, "expressions": 0,
-    "datasets": 0,
+    "datasets": 0, "transforms": 0,
     "effect_sizes": 1,
     "classical": 2, "priors": 2,
     "bayes": 3,
@@ -255,7 +255,7 @@ def private_imports() -> list[str]:
 #: classical engine never load them): PyMC and its stack, and matplotlib.
 HEAVY_LIBS = {
     "pymc", "pytensor", "nutpie", "numpyro", "jax", "arviz", "arviz_base", "arviz_stats",
-    "arviz_plots", "matplotlib",
+    "arviz_plots", "matplotlib", "numba",
 }
 #: Further modules that may be imported inside a function because they are slow to import
 #: and only some calls need them (``import bayesma; bm.rma`` must stay light, issue 16).

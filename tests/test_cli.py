@@ -320,3 +320,11 @@ def test_bad_command_line_value_blames_the_command_line(tmp_path):
     r = invoke("fit", ROOT / "models" / "bcg.toml", "--draws", "0", "--out", tmp_path / "x")
     assert_one_line_error(r, "command line", "--draws")
     assert "bcg.toml" not in r.stderr
+
+
+def test_check_lists_the_tau_prior_of_each_level():
+    r = invoke("check", ROOT / "models" / "konstantopoulos2011_multilevel.toml")
+    assert r.exit_code == 0, r.output
+    assert "multilevel" in r.output
+    assert "tau[district] ~ HalfNormal(sigma=0.5); tau[school] ~ HalfNormal(sigma=0.5)" in (
+        r.output)

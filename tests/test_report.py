@@ -54,7 +54,7 @@ def test_report_has_every_section(bcg_run, html):
         assert f'id="{sid}"' in html, sid
     for text in ("Main result", "Summary: Bayesian and classical", "Heterogeneity",
                  "Meta-regression", "Prior sensitivity", "Leave-one-out", "Subsets",
-                 "Small-study effects", "Egger", "Trim-and-fill", "Convergence diagnostics",
+                 "Publication bias", "Egger", "Trim-and-fill", "Convergence diagnostics",
                  "Reproducibility", "Package versions", "Spec as run"):
         assert text in html, text
 

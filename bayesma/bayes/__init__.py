@@ -11,6 +11,7 @@ from bayesma.bayes.fit import BayesFit, load
 from bayesma.bayes.models import (
     CommonEffect,
     MetaRegression,
+    Multilevel,
     RandomEffects,
     RobustRandomEffects,
     Subgroups,
@@ -26,6 +27,7 @@ __all__ = [
     "ExactPosterior",
     "ExactSubgroups",
     "MetaRegression",
+    "Multilevel",
     "Posterior",
     "RandomEffects",
     "RobustRandomEffects",

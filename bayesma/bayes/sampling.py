@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from bayesma.bayes.fastpath import FastSpec, fast_path_enabled, sample_fast
 from bayesma.errors import BayesmaError
 
 __all__ = [
@@ -169,6 +170,7 @@ def run_sampler(
     seed: int = 0,
     target_accept: float | None = None,
     progressbar: bool | None = None,
+    fast: FastSpec | None = None,
 ) -> SamplerRun:
     """Sample a model with the chosen NUTS implementation.
 
@@ -195,6 +197,9 @@ def run_sampler(
     progressbar : bool, optional
         Show the sampler's progress bar; None (default) only when standard error is a
         terminal (:func:`resolve_progressbar`).
+    fast : FastSpec, optional
+        The model's disk-cached density (:mod:`bayesma.bayes.fastpath`): with nutpie it
+        replaces compiling ``build()`` (no per-process compilation).
 
     Returns
     -------
@@ -207,23 +212,22 @@ def run_sampler(
     if sampler == "nutpie":
         import nutpie
 
-        compiled, t_compile, cached = compiled_nutpie(key, build)
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = dict(draws=int(draws), tune=int(tune), chains=int(chains),
+                                      cores=cores, seed=int(seed), progress_bar=progressbar,
+                                      save_warmup=False)
         if target_accept is not None:
             kwargs["target_accept"] = float(target_accept)
-        t0 = time.perf_counter()
-        tree = nutpie.sample(
-            compiled.with_data(**{k: np.asarray(v) for k, v in data.items()}),
-            draws=int(draws),
-            tune=int(tune),
-            chains=int(chains),
-            cores=cores,
-            seed=int(seed),
-            progress_bar=progressbar,
-            save_warmup=False,
-            **kwargs,
-        )
-        t_sample = time.perf_counter() - t0
+        if fast is not None and fast_path_enabled():
+            t0 = time.perf_counter()
+            tree, t_compile, cached = sample_fast(fast, **kwargs)
+            _STATS["hits" if cached else "misses"] += 1
+            t_sample = time.perf_counter() - t0 - t_compile
+        else:
+            compiled, t_compile, cached = compiled_nutpie(key, build)
+            t0 = time.perf_counter()
+            tree = nutpie.sample(
+                compiled.with_data(**{k: np.asarray(v) for k, v in data.items()}), **kwargs)
+            t_sample = time.perf_counter() - t0
         post = tree["posterior"].to_dataset()
         stats = tree["sample_stats"].to_dataset()
         attrs = dict(post.attrs)

@@ -1,5 +1,10 @@
 """Effect sizes: metafor's ``escalc()`` measures and conversions between effect sizes.
 
+Also :func:`conv_fivenum` (means and SDs from medians, quartiles and ranges) and
+:func:`conv_wald` (variances from CIs, z statistics and p-values), metafor's
+``conv.fivenum`` and ``conv.wald``; both record the rows they convert in
+``attrs["conversions"]``.
+
 :func:`escalc` turns arm-level data (means/SDs/ns, 2x2 counts, correlations) or given
 estimates into a table with an effect size ``yi`` and its sampling variance ``vi`` per
 row, with metafor's (3.8) formulas and defaults, so that its output matches
@@ -22,6 +27,7 @@ The conversions (:func:`smd_to_logor`, :func:`logor_to_smd`, :func:`r_to_d`,
 follow Borenstein et al. (2009, ch. 7), Hasselblad & Hedges (1995) and Fisher (1921).
 """
 
+from bayesma.effect_sizes.conversion_log import ConversionWarning
 from bayesma.effect_sizes.conversions import (
     Converted,
     convert,
@@ -33,12 +39,19 @@ from bayesma.effect_sizes.conversions import (
     z_to_r,
 )
 from bayesma.effect_sizes.escalc import escalc
+from bayesma.effect_sizes.fivenum import FIVENUM_METHODS, conv_fivenum
 from bayesma.effect_sizes.registry import MEASURES, UndefinedEffectWarning
+from bayesma.effect_sizes.wald import WALD_TRANSFORMS, conv_wald
 
 __all__ = [
+    "FIVENUM_METHODS",
     "MEASURES",
+    "WALD_TRANSFORMS",
+    "ConversionWarning",
     "Converted",
     "UndefinedEffectWarning",
+    "conv_fivenum",
+    "conv_wald",
     "convert",
     "d_to_r",
     "escalc",

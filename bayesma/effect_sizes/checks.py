@@ -36,27 +36,37 @@ def fail_rows(
 
 
 #: arguments holding counts or sample sizes (fractional values draw a warning)
-COUNT_ARGS = frozenset({"n1i", "n2i", "ai", "bi", "ci", "di", "ni"})
+COUNT_ARGS = frozenset({"n1i", "n2i", "ai", "bi", "ci", "di", "ni", "x1i", "x2i", "xi"})
 
 
 def read_column(
-    df: pd.DataFrame, cols: dict[str, str], arg: str, slab: str | None, **checks: bool
+    df: pd.DataFrame,
+    cols: dict[str, str],
+    arg: str,
+    slab: str | None,
+    *,
+    role: str | None = None,
+    count: bool | None = None,
+    **checks: bool,
 ) -> np.ndarray:
     """Read the column given for argument ``arg`` with numeric_column's checks.
 
-    Count columns with fractional values are accepted, as by metafor, with a
+    ``role`` overrides the argument's default role in messages (metafor reuses names:
+    ``mi`` is non-events for proportions, a mean for MN); ``count`` says whether
+    fractional values draw a warning (default: ``arg`` in :data:`COUNT_ARGS`). Count
+    columns with fractional values are accepted, as by metafor, with a
     :class:`~bayesma.errors.NonIntegerCountWarning` naming column and rows.
     """
-    what = f"{arg}: {ROLES[arg]}"
+    what = f"{arg}: {role or ROLES[arg]}"
     x = numeric_column(df, cols[arg], what=what, slab=slab, **checks)
-    if arg in COUNT_ARGS:
+    if (arg in COUNT_ARGS) if count is None else count:
         warn_non_integer(df, cols[arg], x, what=what, slab=slab, stacklevel=5)
     return x
 
 
-def column_name(cols: dict[str, str], arg: str) -> str:
+def column_name(cols: dict[str, str], arg: str, role: str | None = None) -> str:
     """``column 'x' (arg: role)`` for messages."""
-    return f"column {cols[arg]!r} ({arg}: {ROLES[arg]})"
+    return f"column {cols[arg]!r} ({arg}: {role or ROLES[arg]})"
 
 
 def fmt_g(x: float) -> str:

@@ -1,4 +1,5 @@
-"""Effect sizes from group means, SDs and sizes: MD, SMD, SMDH, ROM (metafor 3.8 escalc.r)."""
+"""Effect sizes from group means, SDs and sizes: MD, SMD, SMDH, ROM, CVR, VR, D2ORN, D2ORL
+(metafor 3.8 escalc.r); SMD also from t statistics."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from scipy.special import gammaln
 
 from bayesma.effect_sizes.checks import column_name, fail_rows, fmt_g, read_column
 
-__all__ = ["escalc_means", "mean_effects"]
+__all__ = ["escalc_means", "hedges_correction", "mean_effects"]
 
 
-def _hedges_correction(m: np.ndarray) -> np.ndarray:
+def hedges_correction(m: np.ndarray) -> np.ndarray:
     """Exact small-sample correction c(m) of Hedges (1981) for m degrees of freedom."""
     # Hedges (1981), eq. 6.2; metafor .cmicalc: exp(lgamma(m/2) - log(sqrt(m/2)) - lgamma((m-1)/2))
     return np.exp(gammaln(m / 2) - 0.5 * np.log(m / 2) - gammaln((m - 1) / 2))
@@ -27,7 +28,10 @@ def mean_effects(
     n2: np.ndarray,
     vtype: str,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """MD, SMD, SMDH and ROM from group means, SDs and sizes (metafor escalc.r)."""
+    """MD, SMD, SMDH, ROM, CVR, VR, D2ORN, D2ORL from means, SDs and sizes (metafor escalc.r).
+
+    For VR the means are not used (pass any array).
+    """
     mi = n1 + n2 - 2
     # pooled SD, metafor escalc.r: sqrt(((n1i-1)*sd1i^2 + (n2i-1)*sd2i^2) / (n1i+n2i-2))
     sdp = np.sqrt(((n1 - 1) * sd1**2 + (n2 - 1) * sd2**2) / mi)
@@ -40,7 +44,7 @@ def mean_effects(
             vi = sd1**2 / n1 + sd2**2 / n2
         return yi, vi
     if measure == "SMD":
-        cm = _hedges_correction(mi)
+        cm = hedges_correction(mi)
         di = (m1 - m2) / sdp  # Cohen's d with pooled SD (Hedges & Olkin 1985)
         yi = cm * di  # Hedges' g, metafor escalc.r: yi <- cmi * di
         if vtype == "LS2":
@@ -49,28 +53,62 @@ def mean_effects(
         elif vtype == "UB":
             # Hedges 1983 eq. 9, unbiased (metafor vtype "UB")
             vi = 1 / n1 + 1 / n2 + (1 - (mi - 2) / (mi * cm**2)) * yi**2
+        elif vtype == "AV":
+            # metafor escalc.r vtype "AV": the n-weighted mean of yi in place of yi
+            mnw = np.sum(yi * (n1 + n2)) / np.sum(n1 + n2)
+            vi = 1 / n1 + 1 / n2 + mnw**2 / (2 * (n1 + n2))
         else:
             # Hedges & Olkin 1985 eq. 15 with g plugged in (metafor vtype "LS")
             vi = 1 / n1 + 1 / n2 + yi**2 / (2 * (n1 + n2))
         return yi, vi
     if measure == "SMDH":
-        cm = _hedges_correction(mi)
+        cm = hedges_correction(mi)
         sdh = np.sqrt((sd1**2 + sd2**2) / 2)  # Bonett 2008 eq. 7: average of the two variances
         yi = cm * (m1 - m2) / sdh  # metafor escalc.r SMDH: yi <- cmi * (m1i - m2i) / sdpi
         # Bonett 2008 eq. 8 with the corrected yi plugged in, times cmi^2, as metafor 3.8
         # escalc.r: vi <- cmi^2 * (yi^2*(sd1i^4/(n1i-1) + sd2i^4/(n2i-1)) / (2*(sd1i^2+sd2i^2)^2)
         #                          + (sd1i^2/(n1i-1) + sd2i^2/(n2i-1)) / ((sd1i^2+sd2i^2)/2))
         # (metafor >= 4.0 dropped the cmi^2 factor; we match 3.8, the reference version)
+        if vtype == "LS2":
+            # metafor 3.8 escalc.r SMDH vtype "LS2" (Bonett 2009)
+            s2 = sd1**2 + sd2**2
+            return yi, (yi**2 * sd1**2 / (2 * n1 * s2**2) + yi**2 * sd2**2 / (2 * n2 * s2**2)
+                        + 2 * sd1**2 / (n1 * s2) + 2 * sd2**2 / (n2 * s2))
         vi = cm**2 * (
             yi**2 * (sd1**4 / (n1 - 1) + sd2**4 / (n2 - 1)) / (8 * sdh**4)
             + (sd1**2 / (n1 - 1) + sd2**2 / (n2 - 1)) / sdh**2
         )
         return yi, vi
+    if measure in ("D2ORN", "D2ORL"):
+        di = (m1 - m2) / sdp  # Cohen's d (no bias correction), metafor escalc.r
+        vd = 1 / n1 + 1 / n2 + di**2 / (2 * (n1 + n2))
+        # Cox & Snell 1989 (1.65 d) or Hasselblad & Hedges 1995 (pi/sqrt(3) d), metafor escalc.r
+        f = 1.65 if measure == "D2ORN" else np.pi / np.sqrt(3)
+        return f * di, f**2 * vd
+    if measure == "CVR":
+        # Nakagawa et al. 2015 eq. 12 and 13 (metafor escalc.r CVR)
+        yi = np.log(sd1 / m1) + 1 / (2 * (n1 - 1)) - np.log(sd2 / m2) - 1 / (2 * (n2 - 1))
+        vi = (1 / (2 * (n1 - 1)) + sd1**2 / (n1 * m1**2)
+              + 1 / (2 * (n2 - 1)) + sd2**2 / (n2 * m2**2))
+        return yi, vi
+    if measure == "VR":
+        # Nakagawa et al. 2015 eq. 5 and 6 (metafor escalc.r VR)
+        yi = np.log(sd1 / sd2) + 1 / (2 * (n1 - 1)) - 1 / (2 * (n2 - 1))
+        return yi, 1 / (2 * (n1 - 1)) + 1 / (2 * (n2 - 1))
     # ROM
     # Hedges, Gurevitch & Curtis 1999 eq. 1; metafor 3.8 escalc.r (no bias-correction term)
     yi = np.log(m1 / m2)
     if vtype == "HO":
         vi = sdp**2 / (n1 * m1**2) + sdp**2 / (n2 * m2**2)  # metafor escalc.r ROM vtype "HO"
+    elif vtype == "AV":
+        # metafor escalc.r ROM "AV": n-weighted mean CVs per group
+        cv1 = np.sum(n1 * sd1 / m1) / np.sum(n1)
+        cv2 = np.sum(n2 * sd2 / m2) / np.sum(n2)
+        vi = cv1**2 / n1 + cv2**2 / n2
+    elif vtype == "AVHO":
+        # metafor escalc.r ROM "AVHO": one n-weighted mean CV over both groups
+        cv = (np.sum(n1 * sd1 / m1) + np.sum(n2 * sd2 / m2)) / np.sum(n1 + n2)
+        vi = cv**2 * (1 / n1 + 1 / n2)
     else:
         # Hedges et al. 1999 eq. 5 (metafor vtype "LS")
         vi = sd1**2 / (n1 * m1**2) + sd2**2 / (n2 * m2**2)
@@ -80,21 +118,32 @@ def mean_effects(
 def escalc_means(
     measure: str, df: pd.DataFrame, cols: dict[str, str], slab: str | None, vtype: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Read and check the means, SDs and group sizes, then compute the measure."""
-    m1 = read_column(df, cols, "m1i", slab)
-    m2 = read_column(df, cols, "m2i", slab)
-    sd1 = read_column(df, cols, "sd1i", slab, positive=True)
-    sd2 = read_column(df, cols, "sd2i", slab, positive=True)
+    """Read and check the means, SDs and group sizes (or t statistics), then compute."""
     n1 = read_column(df, cols, "n1i", slab)
     n2 = read_column(df, cols, "n2i", slab)
     for arg, n in (("n1i", n1), ("n2i", n2)):
         fail_rows(df, n < 2, cols[arg],
               f"{column_name(cols, arg)} must be >= 2 (an SD needs two observations)",
               lambda i, n=n: f"value {fmt_g(n[i])}", slab)  # fmt: skip
-    if measure == "ROM":
+    if "ti" in cols:
+        # SMD from a two-sample t statistic (metafor 3.8 escalc.r: di <- ti * sqrt(1/n1i +
+        # 1/n2i), then m1i = di, m2i = 0, sd1i = sd2i = 1)
+        t = read_column(df, cols, "ti", slab, role="t statistic")
+        one = np.ones_like(t)
+        return mean_effects(measure, t * np.sqrt(1 / n1 + 1 / n2), one, n1, 0 * one, one, n2,
+                            vtype)
+    sd1 = read_column(df, cols, "sd1i", slab, positive=True)
+    sd2 = read_column(df, cols, "sd2i", slab, positive=True)
+    if measure == "VR" and "m1i" not in cols:
+        m1 = m2 = np.zeros_like(sd1)
+    else:
+        m1 = read_column(df, cols, "m1i", slab)
+        m2 = read_column(df, cols, "m2i", slab)
+    if measure in ("ROM", "CVR"):
         for arg, m in (("m1i", m1), ("m2i", m2)):
             fail_rows(df, m <= 0, cols[arg],
-                  f"{column_name(cols, arg)} must be > 0 for the ratio of means (ROM is only "
-                  "meaningful for ratio-scale outcomes)",
+                  f"{column_name(cols, arg)} must be > 0 for the "
+                  f"{'ratio of means' if measure == 'ROM' else 'coefficient of variation'} "
+                  f"({measure} is only meaningful for ratio-scale outcomes)",
                   lambda i, m=m: f"value {fmt_g(m[i])}", slab)  # fmt: skip
     return mean_effects(measure, m1, sd1, n1, m2, sd2, n2, vtype)

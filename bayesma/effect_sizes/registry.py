@@ -9,7 +9,7 @@ from __future__ import annotations
 from bayesma.errors import BayesmaError, DroppedRowsWarning
 from bayesma.measures import REGISTRY
 
-__all__ = ["UndefinedEffectWarning", "canonical_measure", "measure_arguments"]
+__all__ = ["UndefinedEffectWarning", "canonical_measure", "measure_arguments", "roles_for"]
 
 
 class UndefinedEffectWarning(DroppedRowsWarning):
@@ -21,42 +21,136 @@ class UndefinedEffectWarning(DroppedRowsWarning):
     """
 
 
-_MEAN_MEASURES = ("MD", "SMD", "SMDH", "ROM")
-_TABLE_MEASURES = ("OR", "RR", "RD", "PETO")
-_COR_MEASURES = ("COR", "ZCOR")
+# Each family: its measures, the arguments it needs (a tuple inside = alternatives, one of
+# them suffices), the arguments it may also take, and the message saying what it needs.
+# Measure codes and arguments are metafor 3.8's escalc.
+FAMILIES: dict[str, dict] = {
+    "means": {
+        "measures": ("MD", "SMD", "SMDH", "ROM", "CVR", "VR", "D2ORN", "D2ORL"),
+        "required": ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i"),
+        "optional": (),
+        "needs": "m1i, sd1i, n1i, m2i, sd2i, n2i (means, SDs and sizes of both groups)",
+    },
+    "table": {
+        "measures": ("OR", "RR", "RD", "PETO", "PBIT", "OR2DN", "OR2DL"),
+        "required": ("ai", "ci", ("bi", "n1i"), ("di", "n2i")),
+        "optional": ("bi", "di", "n1i", "n2i"),
+        "needs": "ai, bi, ci, di (the four cells) or ai, n1i, ci, n2i (events and group sizes)",
+    },
+    "cor": {
+        "measures": ("COR", "UCOR", "ZCOR"),
+        "required": ("ri", "ni"),
+        "optional": (),
+        "needs": "ri, ni (correlation and sample size)",
+    },
+    "partial": {
+        "measures": ("PCOR", "ZPCOR", "SPCOR"),
+        "required": ("ti", "ni", "mi"),
+        "optional": (),
+        "needs": "ti, ni, mi (t statistic of the predictor, sample size, number of predictors)",
+    },
+    "proportion": {
+        "measures": ("PR", "PLN", "PLO", "PAS", "PFT"),
+        "required": ("xi", ("mi", "ni")),
+        "optional": ("mi", "ni"),
+        "needs": "xi with ni (events and sample size) or with mi (non-events)",
+    },
+    "rate": {
+        "measures": ("IR", "IRLN", "IRS", "IRFT"),
+        "required": ("xi", "ti"),
+        "optional": (),
+        "needs": "xi, ti (events and person-time)",
+    },
+    "rates2": {
+        "measures": ("IRR", "IRD", "IRSD"),
+        "required": ("x1i", "x2i", "t1i", "t2i"),
+        "optional": (),
+        "needs": "x1i, x2i, t1i, t2i (events and person-times of both groups)",
+    },
+    "single": {
+        "measures": ("MN", "MNLN", "CVLN", "SDLN"),
+        "required": ("mi", "sdi", "ni"),
+        "optional": (),
+        "needs": "mi, sdi, ni (mean, SD and size of the group)",
+    },
+    "prepost": {
+        "measures": ("MC", "SMCC", "SMCR", "SMCRH", "ROMC", "CVRC", "VRC"),
+        "required": ("m1i", "m2i", "sd1i", "sd2i", "ni", "ri"),
+        "optional": (),
+        "needs": "m1i, m2i, sd1i, sd2i, ni, ri (means and SDs at the two time points, "
+                 "sample size, correlation between them)",
+    },
+    "alpha": {
+        "measures": ("ARAW", "AHW", "ABT"),
+        "required": ("ai", "mi", "ni"),
+        "optional": (),
+        "needs": "ai, mi, ni (Cronbach's alpha, number of items, sample size)",
+    },
+}
+
+# measures whose arguments differ from their family's (metafor 3.8 escalc)
+_OVERRIDES: dict[str, dict] = {
+    "VR": {"required": ("sd1i", "n1i", "sd2i", "n2i"), "optional": ("m1i", "m2i"),
+           "needs": "sd1i, n1i, sd2i, n2i (SDs and sizes of both groups)"},
+    "SPCOR": {"required": ("ti", "ni", "mi", "r2i"), "optional": (),
+              "needs": "ti, ni, mi, r2i (t statistic, sample size, number of predictors, R²)"},
+    "SDLN": {"required": ("sdi", "ni"), "optional": ("mi",),
+             "needs": "sdi, ni (SD and size of the group)"},
+    "SMCR": {"required": ("m1i", "m2i", "sd1i", "ni", "ri"), "optional": ("sd2i",),
+             "needs": "m1i, m2i, sd1i, ni, ri (means at the two time points, the SD at the "
+                      "first, sample size, correlation)"},
+    "VRC": {"required": ("sd1i", "sd2i", "ni", "ri"), "optional": ("m1i", "m2i"),
+            "needs": "sd1i, sd2i, ni, ri (SDs at the two time points, size, correlation)"},
+}
+
+#: measure -> family
+MEASURE_FAMILY: dict[str, str] = {m: fam for fam, spec in FAMILIES.items()
+                                  for m in spec["measures"]}
 
 #: Measures computed by :func:`escalc`, with a one-line description (from the one
 #: registry of measures, :data:`bayesma.measures.REGISTRY`).
 MEASURES: dict[str, str] = {
-    code: REGISTRY[code].description
-    for code in (*_MEAN_MEASURES, *_TABLE_MEASURES, *_COR_MEASURES, "GEN")
+    code: REGISTRY[code].description for code in (*MEASURE_FAMILY, "GEN")
 }
 
-_MEAN_ARGS = ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i")
-_TABLE_ARGS = ("ai", "bi", "ci", "di", "n1i", "n2i")
-_COR_ARGS = ("ri", "ni")
 _GIVEN_ARGS = ("yi", "vi", "sei")
 ALL_ARGS = ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i", "ai", "bi", "ci", "di", "ri", "ni",
-             "yi", "vi", "sei")  # fmt: skip
+            "x1i", "x2i", "t1i", "t2i", "xi", "mi", "ti", "sdi", "r2i",
+            "yi", "vi", "sei")  # fmt: skip
 
 # argument order in messages about computed values (the first one is DataError.column)
-MESSAGE_ORDER = ("yi", "vi", "sei", "ri", "ni", "ai", "bi", "ci", "di",
-                  "m1i", "sd1i", "m2i", "sd2i", "n1i", "n2i")  # fmt: skip
+MESSAGE_ORDER = ("yi", "vi", "sei", "ri", "ti", "r2i", "xi", "x1i", "x2i", "ni", "ai", "bi",
+                 "ci", "di", "m1i", "sd1i", "m2i", "sd2i", "mi", "sdi", "n1i", "n2i", "t1i",
+                 "t2i")  # fmt: skip
 
 #: vtype values supported per measure ("LS" everywhere; metafor's default).
-VTYPES: dict[str, tuple[str, ...]] = {
+VTYPES: dict[str, tuple[str, ...]] = {m: ("LS",) for m in MEASURES}
+VTYPES.update({
     "MD": ("LS", "UB", "HO"),
-    "SMD": ("LS", "LS2", "UB"),
-    "SMDH": ("LS",),
-    "ROM": ("LS", "HO"),
-    "OR": ("LS",),
-    "RR": ("LS",),
+    "SMD": ("LS", "LS2", "UB", "AV"),
+    "SMDH": ("LS", "LS2"),
+    "ROM": ("LS", "HO", "AV", "AVHO"),
     "RD": ("LS", "UB"),
-    "PETO": ("LS",),
-    "COR": ("LS",),
-    "ZCOR": ("LS",),
-    "GEN": ("LS",),
-}
+    "COR": ("LS", "AV"),
+    "UCOR": ("LS", "UB", "AV"),
+    "PCOR": ("LS", "AV"),
+    "SPCOR": ("LS", "AV"),
+    "PR": ("LS", "UB", "AV"),
+    "PLN": ("LS", "AV"),
+    "PLO": ("LS", "AV"),
+    "SMCC": ("LS", "LS2"),
+    "SMCR": ("LS", "LS2"),
+})
+
+#: Measures for which metafor's default ``add`` is 0 instead of 1/2 (metafor 3.8 escalc:
+#: ``if (measure %in% c("AS","PHI","RTET","IRSD","PAS","PFT","IRS","IRFT")) add <- 0``).
+ADD_ZERO_DEFAULT = frozenset({"IRSD", "PAS", "PFT", "IRS", "IRFT"})
+
+#: Measures with a continuity correction (``add``, ``to``, ``drop00``).
+COUNT_MEASURES = frozenset(
+    (*FAMILIES["table"]["measures"], *FAMILIES["proportion"]["measures"],
+     *FAMILIES["rate"]["measures"], *FAMILIES["rates2"]["measures"])
+)
 
 ROLES = {
     "m1i": "mean, group 1",
@@ -71,10 +165,34 @@ ROLES = {
     "di": "non-events, group 2",
     "ri": "correlation",
     "ni": "sample size",
+    "x1i": "events, group 1",
+    "x2i": "events, group 2",
+    "t1i": "person-time, group 1",
+    "t2i": "person-time, group 2",
+    "xi": "events",
+    "mi": "non-events",
+    "ti": "person-time",
+    "sdi": "SD",
+    "r2i": "R²",
     "yi": "effect size",
     "vi": "sampling variance",
     "sei": "standard error",
 }
+
+# roles that depend on the family (metafor reuses argument names)
+FAMILY_ROLES: dict[str, dict[str, str]] = {
+    "means": {"ti": "t statistic"},
+    "partial": {"ti": "t statistic", "mi": "number of predictors"},
+    "single": {"mi": "mean"},
+    "prepost": {"m1i": "mean, time 1", "m2i": "mean, time 2", "sd1i": "SD, time 1",
+                "sd2i": "SD, time 2", "ri": "correlation of time 1 and 2"},
+    "alpha": {"ai": "Cronbach's alpha", "mi": "number of items"},
+}
+
+
+def roles_for(measure: str) -> dict[str, str]:
+    """The role of each argument for ``measure`` (for messages)."""
+    return {**ROLES, **FAMILY_ROLES.get(MEASURE_FAMILY.get(measure, ""), {})}
 
 
 def canonical_measure(measure: str) -> str:
@@ -88,7 +206,7 @@ def canonical_measure(measure: str) -> str:
 
 
 def measure_arguments(measure: str, given: dict[str, str]) -> str:
-    """Check the argument combination; return the family ("means", "table", "cor", "given")."""
+    """Check the argument combination; return the family ("means", "table", ..., "given")."""
     if "yi" in given:
         extra = [a for a in given if a not in _GIVEN_ARGS]
         if extra:
@@ -106,24 +224,22 @@ def measure_arguments(measure: str, given: dict[str, str]) -> str:
         raise BayesmaError(
             "measure 'GEN' needs yi and vi (or sei): escalc('GEN', data, yi='yi', vi='vi')"
         )
-    if measure in _MEAN_MEASURES:
-        family, allowed = "means", _MEAN_ARGS
-        missing = [a for a in _MEAN_ARGS if a not in given]
-        needs = "m1i, sd1i, n1i, m2i, sd2i, n2i (means, SDs and sizes of both groups)"
-    elif measure in _TABLE_MEASURES:
-        family, allowed = "table", _TABLE_ARGS
-        missing = [a for a in ("ai", "ci") if a not in given]
-        if "bi" not in given and "n1i" not in given:
-            missing.append("bi (or n1i)")
-        if "di" not in given and "n2i" not in given:
-            missing.append("di (or n2i)")
-        needs = "ai, bi, ci, di (the four cells) or ai, n1i, ci, n2i (events and group sizes)"
-    else:
-        family, allowed = "cor", _COR_ARGS
-        missing = [a for a in _COR_ARGS if a not in given]
-        needs = "ri, ni (correlation and sample size)"
+    family = MEASURE_FAMILY[measure]
+    spec = {**FAMILIES[family], **_OVERRIDES.get(measure, {})}
+    required, optional, needs = spec["required"], spec["optional"], spec["needs"]
+    if measure == "SMD" and "ti" in given:
+        # SMD from t statistics (metafor 3.8 escalc: di <- ti * sqrt(1/n1i + 1/n2i))
+        required, optional = ("ti", "n1i", "n2i"), ()
+        needs = "ti, n1i, n2i (t statistic of the two-group comparison and the group sizes)"
+    missing = []
+    for req in required:
+        alts = req if isinstance(req, tuple) else (req,)
+        if not any(a in given for a in alts):
+            missing.append(" (or ".join(alts) + ")" * (len(alts) - 1))
     if missing:
         raise BayesmaError(f"measure {measure!r} needs {needs}; missing: {', '.join(missing)}")
+    allowed = {a for req in required for a in (req if isinstance(req, tuple) else (req,))}
+    allowed |= set(optional)
     extra = [a for a in given if a not in allowed]
     if extra:
         raise BayesmaError(f"measure {measure!r} does not use {', '.join(extra)}; it needs {needs}")

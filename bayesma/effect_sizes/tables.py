@@ -1,37 +1,16 @@
-"""Effect sizes from 2x2 tables: OR, RR, RD, PETO, with metafor's continuity correction
-(metafor 3.8 escalc.r)."""
+"""Effect sizes from 2x2 tables: OR, RR, RD, PETO, PBIT, OR2DN, OR2DL, with metafor's
+continuity correction (metafor 3.8 escalc.r)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtri
 
 from bayesma.effect_sizes.checks import column_name, fail_rows, fmt_g, read_column
+from bayesma.effect_sizes.corrections import zero_adjust
 
 __all__ = ["escalc_table", "table_effects"]
-
-
-def _zero_adjust(
-    a: np.ndarray,
-    b: np.ndarray,
-    c: np.ndarray,
-    d: np.ndarray,
-    add: float,
-    to: str,
-) -> tuple[np.ndarray, ...]:
-    """metafor's continuity correction: add ``add`` to the cells of the tables chosen by ``to``."""
-    if to == "all":
-        sel = np.ones(a.shape, dtype=bool)
-    elif to in ("only0", "if0all"):
-        # metafor escalc.r: id0 <- ai == 0 | ci == 0 | bi == 0 | di == 0 (NA -> FALSE)
-        with np.errstate(invalid="ignore"):
-            sel = (a == 0) | (b == 0) | (c == 0) | (d == 0)
-        if to == "if0all":
-            sel = np.full(a.shape, bool(sel.any()))
-    else:  # "none"
-        sel = np.zeros(a.shape, dtype=bool)
-    inc = np.where(sel, add, 0.0)
-    return a + inc, b + inc, c + inc, d + inc
 
 
 def table_effects(
@@ -42,14 +21,26 @@ def table_effects(
     d: np.ndarray,
     vtype: str,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """OR, RR, RD and PETO from (already zero-adjusted) 2x2 cells (metafor escalc.r)."""
+    """OR, RR, RD, PETO, PBIT, OR2DN, OR2DL from (zero-adjusted) 2x2 cells (metafor escalc.r)."""
     n1 = a + b
     n2 = c + d
     p1 = a / n1
     p2 = c / n2
-    if measure == "OR":
+    if measure in ("OR", "OR2DN", "OR2DL"):
         yi = np.log(p1 / (1 - p1)) - np.log(p2 / (1 - p2))  # metafor escalc.r: log odds ratio
         vi = 1 / a + 1 / b + 1 / c + 1 / d  # Woolf 1955 (metafor "LS")
+        if measure == "OR2DL":
+            # Hasselblad & Hedges 1995: d = sqrt(3)/pi log OR (metafor escalc.r OR2DL)
+            yi, vi = np.sqrt(3) / np.pi * yi, 3 / np.pi**2 * vi
+        elif measure == "OR2DN":
+            # Cox & Snell 1989: d = log OR / 1.65 (metafor escalc.r OR2DN)
+            yi, vi = yi / 1.65, vi / 1.65**2
+    elif measure == "PBIT":
+        # probit transformed risk difference (Sanchez-Meca et al. 2003; metafor escalc.r PBIT)
+        z1, z2 = ndtri(p1), ndtri(p2)
+        yi = z1 - z2
+        vi = (2 * np.pi * p1 * (1 - p1) * np.exp(z1**2) / n1
+              + 2 * np.pi * p2 * (1 - p2) * np.exp(z2**2) / n2)
     elif measure == "RR":
         yi = np.log(p1) - np.log(p2)  # metafor escalc.r: log risk ratio
         vi = 1 / a - 1 / n1 + 1 / c - 1 / n2  # Katz et al. 1978 (metafor "LS")
@@ -79,10 +70,10 @@ def escalc_table(
     add: float,
     to: str,
     drop00: bool,
-) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, str]]]:
+) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, str]], np.ndarray]:
     """Read and check the 2x2 cells (or events and group sizes), apply the continuity
     correction and compute the measure; also returns the rows made undefined
-    (``drop00``).
+    (``drop00``) and the rows corrected.
     """
     a = read_column(df, cols, "ai", slab, nonnegative=True)
     c = read_column(df, cols, "ci", slab, nonnegative=True)
@@ -121,6 +112,6 @@ def escalc_table(
         if id00.any():
             a, b, c, d = (np.where(id00, np.nan, v) for v in (a, b, c, d))
             undefined.append((id00, "no events (or only events) in both groups and drop00=True"))
-    a, b, c, d = _zero_adjust(a, b, c, d, add, to)
+    (a, b, c, d), corrected = zero_adjust((a, b, c, d), (a, b, c, d), add, to)
     yv, vv = table_effects(measure, a, b, c, d, vtype)
-    return yv, vv, undefined
+    return yv, vv, undefined, corrected

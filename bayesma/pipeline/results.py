@@ -43,6 +43,12 @@ class OutcomeResult:
     prior_shift : dict
         How far the posterior median of mu moves across the sensitivity priors, in
         posterior SDs (:func:`prior_shift`).
+    dependent : DependentResult or None
+        Multilevel, multivariate and RVE outcomes: the classical twin, RVE fit, rho
+        sensitivity and I² per level (:mod:`bayesma.pipeline.dependent`); ``bayes`` is
+        then the dependent-effects posterior.
+    pooling : dict
+        ``[classical] pooling``: method name ("MH", "Peto", "GLMM") -> its result.
     """
 
     spec: OutcomeSpec
@@ -61,6 +67,8 @@ class OutcomeResult:
     seconds: float = 0.0
     subgroup_differences: pd.DataFrame | None = None
     prior_shift: dict[str, Any] = field(default_factory=dict)
+    dependent: Any = None
+    pooling: dict[str, Any] = field(default_factory=dict)
 
     @property
     def main(self) -> Any:

@@ -13,7 +13,10 @@ import pandas as pd
 from bayesma.bayes.protocol import Posterior
 from bayesma.classical import fsn, ranktest, regtest, subgroup, trimfill
 from bayesma.errors import BayesmaError, SpecError
+from bayesma.pipeline.bias_models import run_bias_models
+from bayesma.pipeline.dependent import dependent_overview, run_dependent
 from bayesma.pipeline.models import fit_bayes, fit_classical, level_params, subgroup_differences
+from bayesma.pipeline.pooling import run_pooling
 from bayesma.pipeline.results import OutcomeResult, Say, SpecResult, failure_text, quiet
 from bayesma.pipeline.sensitivity import prior_shift, run_sensitivity
 from bayesma.pipeline.tables import overview_row, summary_table
@@ -96,6 +99,34 @@ def _bias(res: OutcomeResult) -> dict[str, Any]:
     return out
 
 
+def _all_bias(spec: Spec, res: OutcomeResult, say: Say) -> None:
+    if any(res.spec.bias.get(n) for n in ("egger", "trimfill", "ranktest", "fsn")):
+        say("small-study checks")
+    res.bias = _bias(res)
+    res.bias.update(run_bias_models(res, seed=spec.sampler.get("seed"), say=say))
+
+
+def _run_dependent(spec: Spec, o: OutcomeSpec, res: OutcomeResult, say: Say,
+                   progressbar: bool) -> None:
+    """Multilevel, multivariate and RVE outcomes (:mod:`bayesma.pipeline.dependent`); the
+    small-study checks and bias models use the univariate fit of all effects, with a
+    note that it ignores the dependence."""
+    run_dependent(spec, o, res, say, progressbar)
+    res.overview = dependent_overview(res, spec.engine)
+    bias_asked = any(o.bias.get(n) for n in ("egger", "trimfill", "ranktest", "fsn",
+                                             "pet_peese", "bma", "robma", "selmodel"))
+    if bias_asked and o.model["type"] != "multivariate":
+        res.classical = fit_classical(o, spec)
+        _all_bias(spec, res, say)
+        res.notes.append("small-study checks and publication-bias models treat the "
+                         f"{o.k} effects as independent (one univariate model)")
+    asked = [k for k in o.paths if k.startswith("sensitivity.")]
+    if asked:
+        res.notes.append("sensitivity analyses (" + ", ".join(a.split(".", 1)[1]
+                         for a in asked) + ") are not available for this model type")
+    res.diagnostics = _diagnostics(res.bayes, spec.engine)
+
+
 def _diagnostics(post: Any, engine: str) -> pd.DataFrame | None:
     if engine != "mcmc" or not isinstance(post, Posterior):
         return None
@@ -136,6 +167,9 @@ def run_outcome(spec: Spec, o: OutcomeSpec, *, say: Say = quiet,
 
 def _run(spec: Spec, o: OutcomeSpec, res: OutcomeResult, say: Say, progressbar: bool) -> None:
     cls = spec.classical
+    if o.dependent is not None:
+        _run_dependent(spec, o, res, say, progressbar)
+        return
     say(f"classical random-effects model ({cls['method']}, {cls['test']}), k = {o.k}")
     res.classical = fit_classical(o, spec)
     engine = "exact posterior (quadrature)" if spec.engine == "exact" else (
@@ -163,9 +197,8 @@ def _run(spec: Spec, o: OutcomeSpec, res: OutcomeResult, say: Say, progressbar: 
             res.moderator_bayes, params, level, exact=exact_levels)
     res.summary = summary_table(res, spec.engine, spec.classical)
     res.overview = overview_row(res, spec.engine)
-    if any(o.bias.get(n) for n in ("egger", "trimfill", "ranktest", "fsn")):
-        say("small-study checks")
-    res.bias = _bias(res)
+    res.pooling = run_pooling(spec, res, say=say)
+    _all_bias(spec, res, say)
     res.sensitivity = run_sensitivity(spec, res, say=say, progressbar=progressbar)
     if "priors" in res.sensitivity:
         res.prior_shift = prior_shift(res.sensitivity["priors"].table, res.bayes, level)

@@ -12,6 +12,7 @@ from bayesma.plots.forest import forest_plot
 from bayesma.plots.funnel import funnel_plot
 from bayesma.plots.prior_posterior import prior_posterior_plot
 from bayesma.plots.regression import regression_plot
+from bayesma.plots.selection import selection_plot
 from bayesma.plots.sensitivity import leave1out_plot, sensitivity_plot
 from bayesma.plots.trace import tau_trace_plot
 from bayesma.sensitivity.common import register_plotter
@@ -21,6 +22,7 @@ register_plotter("PriorSensitivity", sensitivity_plot)
 register_plotter("SensitivitySubsets", sensitivity_plot)
 
 __all__ = [
+    "selection_plot",
     "forest_plot",
     "funnel_plot",
     "leave1out_plot",

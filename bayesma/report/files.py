@@ -24,6 +24,7 @@ from bayesma.plots import (
     regression_plot,
     sensitivity_plot,
 )
+from bayesma.report.bias_figures import bias_figures
 from bayesma.report.html import render_html
 from bayesma.report.markdown import summary_markdown
 from bayesma.report.outdir import OutputFolder
@@ -70,13 +71,15 @@ def _outcome_figures(spec: Any, res: OutcomeResult, folder: Path) -> None:
         _try_figure(res, "forest", lambda: forest_plot(
             res.bayes, subgroup=sub, labels=tuple(o.effect["favours"]), prob=level,
             title=title), [folder / f"forest.{f}" for f in fmts])
-    if outs["funnel"] and o.bias.get("funnel"):
+    if outs["funnel"] and o.bias.get("funnel") and res.classical is not None:
         tf = res.bias.get("trimfill")
         contours = (0.10, 0.05, 0.01) if o.bias.get("contours") else None
+        extra = {"pet_peese": res.bias["pet_peese"]} if "pet_peese" in res.bias else {}
         _try_figure(res, "funnel", lambda: funnel_plot(
-            res.classical, trimfill=tf, contours=contours, level=level, title=title),
-            [folder / "funnel.png"])
-    if outs["prior_posterior"]:
+            res.classical, trimfill=tf, contours=contours, level=level, title=title,
+            **extra), [folder / "funnel.png"])
+    bias_figures(res, folder, lambda name, make, paths: _try_figure(res, name, make, paths))
+    if outs["prior_posterior"] and o.dependent is None:
         _try_figure(res, "prior_posterior", lambda: prior_posterior_plot(
             res.bayes, params=("tau", "mu"), prob=level, title=title),
             [folder / "prior_posterior.png"])

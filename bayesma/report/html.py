@@ -19,6 +19,9 @@ from markupsafe import Markup
 
 from bayesma.measures import get_measure
 from bayesma.pipeline import OutcomeResult, SpecResult
+from bayesma.report.bias_models import bias_models_section
+from bayesma.report.dependent import dependent_section, model_text
+from bayesma.report.pooling import conversions_table, pooling_section
 from bayesma.report.tables import Table, outcome_table, overview_table
 from bayesma.report.text import (
     DASH,
@@ -366,10 +369,10 @@ def _priors(o: Any) -> Table:
     names = {"mu": "μ", "beta": "β (each slope)", "tau": "τ"}
     rows = []
     for key in ("mu", "beta", "tau"):
-        if key in o.priors:
-            p = o.priors[key]
-            origin = "spec" if o.prior_origin.get(key) == "spec" else "bayesma default"
-            rows.append([names[key], p.describe(), origin, p.source or DASH])
+        origin = "spec" if o.prior_origin.get(key) == "spec" else "bayesma default"
+        pri = ({f"τ[{lv}]": p for lv, p in o.tau_levels.items()} if key == "tau"
+               and o.tau_levels else {names[key]: o.priors[key]} if key in o.priors else {})
+        rows += [[name, p.describe(), origin, p.source or DASH] for name, p in pri.items()]
     return Table(["Parameter", "Prior", "From", "Source / rationale"], rows, num_from=9,
                  text_cols=(3,))
 
@@ -384,8 +387,8 @@ def _outcome(res: OutcomeResult, multi: bool, engine: str) -> dict[str, Any]:
              ("Model", {"random_effects": "random effects",
                         "meta_regression": f"random effects + meta-regression "
                                            f"({o.model['mods']})",
-                        "subgroups": f"random effects + subgroups by {o.model['by']}"}[
-                 o.model["type"]])]
+                        "subgroups": f"random effects + subgroups by {o.model['by']}"}.get(
+                 o.model["type"]) or model_text(o))]
     if o.filter:
         facts.append(("Rows", f"filter {o.filter}"))
     head, rows = outcome_table(res)
@@ -397,15 +400,18 @@ def _outcome(res: OutcomeResult, multi: bool, engine: str) -> dict[str, Any]:
         "description": o.description, "facts": facts,
         "summary": Table(head, rows),
         "summary_note": f"Bayesian: posterior median and {p} equal-tailed credible interval; "
-                        f"{below}. Classical: {res.classical.method} estimate with "
+                        f"{below}. " + (f"Classical: {res.classical.method} estimate with "
                         f"{test_name(res.classical.test)}; for τ, τ² and I² the Q-profile "
-                        "CI.",
+                        "CI." if o.dependent is None else "Classical: the twin named under "
+                        "Variance components (τ: square roots of its variance components)."),
         "priors": _priors(o),
         "forest": figure(res.figures.get("forest"), "forest plot",
                          "Observed study estimates (squares sized by weight, with CIs) and "
                          "their shrunken posterior estimates beneath; pooled Bayesian and "
                          "classical diamonds and the prediction intervals for a new study."),
-        "het": _heterogeneity(res), "mod": _moderators(res),
+        "het": _heterogeneity(res) if o.dependent is None else dependent_section(res),
+        "mod": _moderators(res), "pubbias": bias_models_section(res, figure),
+        "pooling": pooling_section(res), "conversions": conversions_table(res),
         "prior_posterior": figure(res.figures.get("prior_posterior"), "prior and posterior",
                                   "Prior (grey) and posterior (blue) densities of τ and μ; "
                                   "the classical estimate beneath."),
@@ -452,12 +458,13 @@ def render_html(result: SpecResult) -> str:
     if not multi:
         r = result.outcomes[0]
         sid = r.spec.slug
-        toc += [(f"{sid}-forest", "Forest plot"), (f"{sid}-heterogeneity", "Heterogeneity")]
+        toc += [(f"{sid}-forest", "Forest plot"), (f"{sid}-heterogeneity", "Heterogeneity"
+                 if r.spec.dependent is None else "Variance components")]
         mtype = r.spec.model["type"]
-        if mtype != "random_effects":
+        if mtype in ("meta_regression", "subgroups"):
             toc.append((f"{sid}-moderators",
                         "Meta-regression" if mtype == "meta_regression" else "Subgroups"))
-        toc += [(f"{sid}-sensitivity", "Sensitivity"), (f"{sid}-bias", "Small-study effects"),
+        toc += [(f"{sid}-sensitivity", "Sensitivity"), (f"{sid}-bias", "Publication bias"),
                 (f"{sid}-diagnostics", "Diagnostics")]
     toc.append(("reproducibility", "Reproducibility"))
     head, rows, notes = overview_table(result)

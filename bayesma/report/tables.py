@@ -134,7 +134,10 @@ def prior_text(o: Any) -> str:
     """``"mu ~ Normal(mu=0, sigma=4); tau ~ HalfNormal(sigma=0.5) (default)"``."""
     parts = []
     for key in ("mu", "beta", "tau"):
-        if key in o.priors:
-            tag = "" if o.prior_origin.get(key) == "spec" else " (default)"
+        tag = "" if o.prior_origin.get(key) == "spec" else " (default)"
+        levels = getattr(o, "tau_levels", None) or {}
+        if key == "tau" and levels:
+            parts += [f"tau[{lv}] ~ {p.describe()}{tag}" for lv, p in levels.items()]
+        elif key in o.priors:
             parts.append(f"{key} ~ {o.priors[key].describe()}{tag}")
     return "; ".join(parts)

@@ -19,6 +19,7 @@ classical twin, the sensitivity analyses, the small-study checks and the outputs
 
     [model]
     type = "meta_regression"        # "random_effects" | "meta_regression" | "subgroups"
+                                    # | "multilevel" | "multivariate" | "rve"
     mods = "~ ablat"
 
     [priors]
@@ -47,7 +48,9 @@ Modules: :mod:`~bayesma.spec.schema` (keys, types, defaults), :mod:`~bayesma.spe
 (TOML line positions, "did you mean", located errors), :mod:`~bayesma.spec.data` (the
 table, filters, effect sizes), :mod:`~bayesma.spec.outcomes` (one outcome, priors),
 :mod:`~bayesma.spec.parse` (files and text), :mod:`~bayesma.spec.model` (the objects),
-:mod:`~bayesma.spec.toml_out` (writing TOML).
+:mod:`~bayesma.spec.toml_out` (writing TOML), :mod:`~bayesma.spec.dependent` (several
+effects per study), :mod:`~bayesma.spec.bias_pooling` (``[bias]`` models and count-data
+pooling), :mod:`~bayesma.spec.conversions` (``[[effect.convert]]``).
 
 The names of the layers above (``run_spec``, ``OutcomeResult``, ``SpecResult`` ...)
 stay importable from here for compatibility; they are looked up on first use, so this
@@ -65,13 +68,18 @@ from bayesma.spec.model import OutcomeSpec, Spec
 from bayesma.spec.outcomes import build_prior
 from bayesma.spec.parse import load_spec, load_spec_from, parse_spec
 from bayesma.spec.schema import (
+    BIAS_SELECTION_TYPES,
     CLASSICAL_METHODS,
+    CONVERSIONS,
+    DEPENDENT_TYPES,
     EFFECT_COLUMNS,
     ENGINES,
     MODEL_TYPES,
     OUTPUTS,
+    POOLING_METHODS,
     PRESETS,
     SCHEMA,
+    STRUCTS,
     Key,
     Section,
 )
@@ -82,13 +90,18 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and the API docs only
     from bayesma.report.run import run_spec
 
 __all__ = [
+    "BIAS_SELECTION_TYPES",
     "CLASSICAL_METHODS",
+    "CONVERSIONS",
+    "DEPENDENT_TYPES",
     "EFFECT_COLUMNS",
     "ENGINES",
     "MODEL_TYPES",
     "OUTPUTS",
+    "POOLING_METHODS",
     "PRESETS",
     "SCHEMA",
+    "STRUCTS",
     "Key",
     "KeyPath",
     "LineIndex",

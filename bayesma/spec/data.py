@@ -23,6 +23,7 @@ from bayesma.data import describe_rows, find_label_column
 from bayesma.effect_sizes import MEASURES, escalc
 from bayesma.errors import BayesmaError, DataError, SpecError
 from bayesma.expressions import filter_rows
+from bayesma.spec.conversions import apply_conversions
 from bayesma.spec.lines import KeyPath, closest
 from bayesma.spec.schema import EFFECT_COLUMNS
 
@@ -141,7 +142,14 @@ def compute_effect_sizes(df: pd.DataFrame, effect: dict[str, Any],
                          ) -> tuple[pd.DataFrame, str]:
     """``escalc`` with the ``[effect]`` columns; returns the table with yi/vi and the
     measure. Warnings of ``escalc`` propagate to the caller (who records them)."""
+    df = apply_conversions(df, effect.get("convert"), epath("convert"), fail,
+                           slab=effect.get("label"))
     cols = {c: effect[c] for c in EFFECT_COLUMNS if effect.get(c) is not None}
+    for k, c in cols.items():
+        if c not in df.columns:
+            guess = closest(c, [str(x) for x in df.columns])
+            hint = f"; did you mean {guess!r}?" if guess else ""
+            raise fail(epath(k), f"column {c!r} is not in the data{hint}")
     measure = effect.get("measure")
     if measure is None:
         if "yi" in cols:
@@ -178,6 +186,8 @@ def compute_effect_sizes(df: pd.DataFrame, effect: dict[str, Any],
         raise fail(("effect",), f"effect size undefined for {rows}",
                    "drop these rows with [data] filter, or fix the source values")
     dat.attrs["measure"] = measure
+    if "conversions" in df.attrs:
+        dat.attrs["conversions"] = df.attrs["conversions"]
     return dat, measure
 
 

@@ -35,6 +35,9 @@ class OutcomeSpec:
     caveats : list of str
         Warnings raised while the outcome was read (effect sizes, priors), repeated in
         the report.
+    tau_levels : dict
+        Multilevel and multivariate models: the tau prior of each level (outer first) or
+        outcome; empty for the other models.
     """
 
     name: str
@@ -56,11 +59,17 @@ class OutcomeSpec:
     preset_args: dict[str, Any] = field(default_factory=dict)
     paths: dict[str, KeyPath] = field(default_factory=dict)
     caveats: list[str] = field(default_factory=list)
+    tau_levels: dict[str, Any] = field(default_factory=dict)
 
     @property
     def k(self) -> int:
-        """Number of studies."""
+        """Number of rows (studies; effects for dependent-effects models)."""
         return len(self.data)
+
+    @property
+    def dependent(self) -> dict[str, Any] | None:
+        """The checked settings of a multilevel / multivariate / rve model, else None."""
+        return self.model.get("dependent")
 
     @property
     def lower_is_better(self) -> bool | None:

@@ -18,6 +18,7 @@ import pandas as pd
 from bayesma.errors import SpecError
 from bayesma.measures import favours_labels
 from bayesma.priors import Prior, default_priors, prior_from_spec
+from bayesma.spec.bias_pooling import check_bias, check_pooling
 from bayesma.spec.data import (
     apply_filter,
     check_mods,
@@ -25,9 +26,16 @@ from bayesma.spec.data import (
     count_participants,
     default_label,
 )
+from bayesma.spec.dependent import resolve_dependent, tau_level_priors
 from bayesma.spec.lines import KeyPath, closest
 from bayesma.spec.model import OutcomeSpec, slug
-from bayesma.spec.schema import EFFECT_COLUMNS, SCHEMA, with_defaults
+from bayesma.spec.schema import (
+    DEPENDENT_TYPES,
+    EFFECT_COLUMNS,
+    SCHEMA,
+    is_prior_table,
+    with_defaults,
+)
 
 __all__ = ["build_prior", "merged_section", "resolve_outcome"]
 
@@ -132,9 +140,10 @@ def _resolve(raw: dict[str, Any], idx: int | None, o: dict[str, Any], table: pd.
 
     # --- columns exist
     cols = [str(c) for c in df.columns]
+    made = {n for cv in effect.get("convert") or [] for n in cv.get("into") or ()}
     for k in (*EFFECT_COLUMNS, "label"):
         c = effect.get(k)
-        if c is not None and c not in df.columns:
+        if c is not None and c not in df.columns and c not in made:
             raise _missing_column(c, cols, epath(k), fail)
     parts = effect.get("participants")
     if parts is not None:
@@ -159,11 +168,27 @@ def _resolve(raw: dict[str, Any], idx: int | None, o: dict[str, Any], table: pd.
                    'add by = "column"')
     if mtype == "subgroups" and model["by"] not in dat.columns:
         raise _missing_column(model["by"], cols, m_org["by"], fail)
-    if mtype == "meta_regression":
+    dependent = mtype in DEPENDENT_TYPES
+    if dependent:
+        dat, model["dependent"] = resolve_dependent(dat, model, m_org, label, fail)
+        if mtype == "multivariate" and model.get("mods"):
+            raise fail(m_org["mods"], "mods are not supported by type = 'multivariate'")
+    if mtype == "meta_regression" or (dependent and model.get("mods")):
         check_mods(dat, model["mods"], label, m_org.get("mods", ("model", "mods")), fail)
+    check_pooling(raw.get("classical", {}), effect, measure, fail)
+    check_bias(bias, b_org, mtype, fail)
 
     # --- priors
     explicit: dict[str, Prior] = {}
+    tau_map = priors_cfg.get("tau")
+    if tau_map is not None and not is_prior_table(tau_map):
+        if mtype not in ("multilevel", "multivariate"):
+            raise fail(p_org["tau"], "a table of tau priors per level is for type = "
+                       "'multilevel' or 'multivariate'; give one prior",
+                       'tau = { family = "HalfNormal", sigma = 0.5 }')
+        priors_cfg = {k: v for k, v in priors_cfg.items() if k != "tau"}
+    else:
+        tau_map = None
     for key in ("mu", "tau", "beta"):
         if key in priors_cfg:
             explicit[key] = build_prior(priors_cfg[key], key, p_org[key], fail,
@@ -171,9 +196,21 @@ def _resolve(raw: dict[str, Any], idx: int | None, o: dict[str, Any], table: pd.
     defaults = default_priors(measure, yi=dat["yi"].to_numpy(), vi=dat["vi"].to_numpy())
     priors = {"mu": explicit.get("mu", defaults["mu"]),
               "tau": explicit.get("tau", defaults["tau"])}
-    if mtype == "meta_regression" or "beta" in explicit:
+    if mtype == "meta_regression" or "beta" in explicit or (dependent and model.get("mods")):
         priors["beta"] = explicit.get("beta", defaults.get("beta", defaults["mu"]))
     origin = {k: ("spec" if k in explicit else "default") for k in priors}
+    tau_levels: dict[str, Prior] = {}
+    if mtype in ("multilevel", "multivariate"):
+        tau_cfg0 = tau_map if tau_map is not None else priors_cfg.get("tau")
+        tau_levels = tau_level_priors(tau_cfg0, model["dependent"], priors["tau"],
+                                      p_org.get("tau", ("priors", "tau")), fail,
+                                      measure=measure)
+        if tau_map is not None:
+            origin["tau"] = "spec"
+        if mtype == "multivariate" and engine == "exact":
+            raise fail(m_org.get("type", ("model", "type")),
+                       "type = 'multivariate' has no exact engine; it is sampled by MCMC",
+                       "set engine = 'mcmc' in [sampler] (or --engine mcmc)")
     if engine == "exact":
         for key in ("mu", "beta"):
             if key in explicit and not explicit[key].is_normal:
@@ -194,13 +231,13 @@ def _resolve(raw: dict[str, Any], idx: int | None, o: dict[str, Any], table: pd.
     paths.update({f"priors.{k}": v for k, v in p_org.items()})
     paths.update({f"sensitivity.{k}": v for k, v in s_org.items()})
     paths.update({f"bias.{k}": v for k, v in b_org.items()})
-    tau_cfg = priors_cfg.get("tau", {})
+    tau_cfg = priors_cfg.get("tau", {}) or {}
     return OutcomeSpec(
         name=str(name), slug=slug(name), index=idx, description=str(o.get("description", "")),
         data=dat, raw_data=df, measure=measure, label=label, effect=effect, model=model,
         priors=priors, prior_origin=origin, sensitivity=sens, bias=bias,
         participants=count_participants(dat, effect), filter=o.get("filter"), paths=paths,
-        preset_args=dict(tau_cfg) if "preset" in tau_cfg else {})
+        preset_args=dict(tau_cfg) if "preset" in tau_cfg else {}, tau_levels=tau_levels)
 
 
 def _subset(dat: pd.DataFrame, sub: dict[str, Any], spath: KeyPath, fail: Fail

@@ -176,7 +176,8 @@ _KIND_TEXT = {
     "str": "a string", "int": "an integer", "float": "a number", "bool": "true or false",
     "str_list": "a list of strings", "str_or_list": "a string or a list of strings",
     "prior": "a prior table", "prior_map": "a table of name = prior",
-    "str_pair": "a list of two strings",
+    "str_pair": "a list of two strings", "float_list": "a list of numbers",
+    "prior_or_map": "a prior table or a table of level = prior",
 }
 
 
@@ -227,6 +228,9 @@ def _check_value(v: Any, key: Key, path: KeyPath, fail: Callable[..., SpecError]
         "prior": isinstance(v, dict),
         "prior_map": isinstance(v, dict) and all(isinstance(x, dict) for x in v.values()),
         "str_pair": isinstance(v, list) and len(v) == 2 and all(isinstance(x, str) for x in v),
+        "float_list": isinstance(v, list) and len(v) > 0 and all(
+            isinstance(x, int | float) and not isinstance(x, bool) for x in v),
+        "prior_or_map": isinstance(v, dict),
     }[kind]
     if not ok:
         raise fail(path, f"must be {_KIND_TEXT[kind]}, got {type_name(v)} ({v!r})")
@@ -239,11 +243,14 @@ def _check_value(v: Any, key: Key, path: KeyPath, fail: Callable[..., SpecError]
                 hint = f"did you mean {guess!r}? " if guess else ""
                 raise fail(sub, f"invalid value {x!r}; {hint}choose from "
                            + ", ".join(map(repr, key.choices)))
-    if kind in ("int", "float"):
-        if key.minimum is not None and v < key.minimum:
-            raise fail(path, f"must be >= {key.minimum:g}, got {v!r}")
-        if key.maximum is not None and v > key.maximum:
-            raise fail(path, f"must be <= {key.maximum:g}, got {v!r}")
+    if kind in ("int", "float", "float_list"):
+        vals = v if isinstance(v, list) else [v]
+        for j, x in enumerate(vals):
+            sub = (*path, j) if isinstance(v, list) else path
+            if key.minimum is not None and x < key.minimum:
+                raise fail(sub, f"must be >= {key.minimum:g}, got {x!r}")
+            if key.maximum is not None and x > key.maximum:
+                raise fail(sub, f"must be <= {key.maximum:g}, got {x!r}")
     if kind == "prior_map":
         for name, pv in v.items():
             _check_value(pv, Key("prior"), (*path, name), fail)

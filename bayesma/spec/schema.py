@@ -13,8 +13,13 @@ from typing import Any
 from bayesma.priors.parsing import PRESETS as PRIOR_PRESETS
 
 __all__ = [
+    "BIAS_SELECTION_TYPES",
     "CLASSICAL_METHODS",
+    "CONVERSIONS",
+    "DEPENDENT_TYPES",
     "EFFECT_COLUMNS",
+    "POOLING_METHODS",
+    "STRUCTS",
     "ENGINES",
     "MODEL_TYPES",
     "OUTPUTS",
@@ -24,12 +29,24 @@ __all__ = [
     "SCHEMA",
     "Key",
     "Section",
+    "is_prior_table",
     "with_defaults",
 ]
 
 ENGINES = ("exact", "mcmc")
 #: Model types of ``[model] type``.
-MODEL_TYPES = ("random_effects", "meta_regression", "subgroups")
+MODEL_TYPES = ("random_effects", "meta_regression", "subgroups", "multilevel", "multivariate",
+               "rve")
+#: The model types for several effects per study (issue 11).
+DEPENDENT_TYPES = ("multilevel", "multivariate", "rve")
+#: Variance structures of ``rma_mv(struct=...)`` (metafor's names).
+STRUCTS = ("CS", "HCS", "UN", "DIAG", "ID")
+#: Selection-model types of ``[bias] selmodel`` (metafor 3.8 ``selmodel``).
+BIAS_SELECTION_TYPES = ("stepfun", "beta", "halfnorm", "negexp", "logistic", "power")
+#: Pooling methods for 2x2 / count data shown beside the inverse-variance model.
+POOLING_METHODS = ("MH", "Peto", "GLMM")
+#: Conversions of ``[[effect.convert]]`` (``bm.conv_fivenum``, ``bm.conv_wald``).
+CONVERSIONS = ("fivenum", "wald")
 #: Output files that ``[outputs]`` switches on or off (all on by default).
 OUTPUTS = ("summary", "forest", "funnel", "prior_posterior", "regression", "sensitivity",
            "posterior", "spec", "report")
@@ -38,7 +55,8 @@ PRESETS: dict[str, tuple[str, ...]] = {
     name: preset.arguments for name, preset in PRIOR_PRESETS.items()}
 #: Effect-size columns (metafor's argument names) of ``[effect]``.
 EFFECT_COLUMNS = ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i", "ai", "bi", "ci", "di",
-                  "ri", "ni", "yi", "vi", "sei")
+                  "ri", "ni", "yi", "vi", "sei", "x1i", "x2i", "t1i", "t2i", "xi", "mi",
+                  "ti", "sdi", "r2i")
 #: tau² estimators of the classical twin.
 CLASSICAL_METHODS = ("EE", "FE", "DL", "HE", "HS", "HSk", "SJ", "ML", "REML", "EB", "PM",
                      "PMM")
@@ -50,7 +68,8 @@ class Key:
 
     ``kind`` is one of ``"str"``, ``"int"``, ``"float"`` (ints accepted), ``"bool"``,
     ``"str_list"``, ``"str_or_list"``, ``"prior"``, ``"prior_map"`` (a table of
-    name -> prior), ``"str_pair"``.
+    name -> prior), ``"prior_or_map"`` (a prior, or a table of level -> prior),
+    ``"str_pair"``, ``"float_list"``.
     """
 
     kind: str
@@ -95,6 +114,30 @@ _EFFECT_FIELDS: dict[str, Key | Section] = {
     "lower_is_better": Key("bool", "true when lower values of the outcome are better (pain, "
                            "deaths): effects below the null then favour group 1; states the "
                            "direction of benefit in the report"),
+    "convert": Section({
+        "type": Key("str", "the conversion: fivenum (bm.conv_fivenum: means and SDs from "
+                    "medians, quartiles and ranges) or wald (bm.conv_wald: yi and vi from "
+                    "confidence intervals or p-values)", choices=CONVERSIONS),
+        "min": Key("str", "fivenum: column of minima"),
+        "q1": Key("str", "fivenum: column of first quartiles"),
+        "median": Key("str", "fivenum: column of medians"),
+        "q3": Key("str", "fivenum: column of third quartiles"),
+        "max": Key("str", "fivenum: column of maxima"),
+        "n": Key("str", "fivenum and wald: column of sample sizes"),
+        "method": Key("str", "fivenum: estimation method (conv_fivenum's method)"),
+        "out": Key("str", "wald: column of point estimates (on the reported scale)"),
+        "ci_lb": Key("str", "wald: column of lower confidence limits"),
+        "ci_ub": Key("str", "wald: column of upper confidence limits"),
+        "zval": Key("str", "wald: column of z statistics"),
+        "pval": Key("str", "wald: column of two-sided p-values"),
+        "transf": Key("str", "wald: transformation applied to out and the limits first "
+                      "(e.g. \"log\" for reported ratios)"),
+        "ci_level": Key("float", "wald: level of the reported intervals", default=0.95,
+                        minimum=0.5, maximum=0.999),
+        "into": Key("str_pair", "names of the two columns written: fivenum [mean, sd] "
+                    "(e.g. [\"m1i\", \"sd1i\"]), wald [yi, vi]"),
+    }, doc="conversions applied before the effect sizes, only where the target values "
+           "are missing", array=True),
 }
 
 _MODEL_FIELDS: dict[str, Key | Section] = {
@@ -110,12 +153,36 @@ _MODEL_FIELDS: dict[str, Key | Section] = {
     "parameterization": Key("str", "how MCMC sees the study effects",
                             choices=("marginal", "noncentered", "centered"),
                             default="marginal"),
+    # several effects per study (issue 11)
+    "cluster": Key("str", "multilevel, multivariate, rve: column of study (cluster) ids"),
+    "effect_id": Key("str", "multilevel: column of effect ids within studies (default: "
+                     "one id per row)"),
+    "outcome": Key("str", "multivariate: column of outcome names (one mu and tau each)"),
+    "random": Key("str", "multilevel: the random-effects formula, e.g. "
+                  "\"~ 1 | study/esid\" (default from cluster and effect_id)"),
+    "within_rho": Key("float", "multilevel, multivariate: correlation of the sampling errors "
+                      "of effects in one study; V is built with bm.vcalc (default: "
+                      "independent, V diagonal)", minimum=-0.999, maximum=0.999),
+    "struct": Key("str", "multivariate: variance structure of the classical twin "
+                  "(rma_mv struct)", choices=STRUCTS, default="UN"),
+    "rho": Key("float", "rve: assumed within-study correlation of the CORR working model",
+               default=0.8, minimum=0.0, maximum=1.0),
+    "rho_sensitivity": Key("float_list", "rve: values of rho for the sensitivity table",
+                           default=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0), minimum=0.0,
+                           maximum=1.0),
+    "modelweights": Key("str", "rve: working model, correlated (CORR) or hierarchical "
+                        "(HIER) effects", choices=("CORR", "HIER"), default="CORR"),
+    "small": Key("bool", "rve: Tipton's (2015) small-sample corrections", default=True),
 }
 
 _PRIOR_FIELDS: dict[str, Key | Section] = {
     "mu": Key("prior", "prior of the pooled effect (intercept); " + PRIOR_DOC),
-    "tau": Key("prior", "prior of the between-study SD tau; " + PRIOR_DOC),
+    "tau": Key("prior_or_map", "prior of the between-study SD tau; " + PRIOR_DOC
+               + "; multilevel and multivariate models take one prior per level or "
+               "outcome as a table level = prior (or one prior for all)"),
     "beta": Key("prior", "prior of each moderator coefficient; " + PRIOR_DOC),
+    "eta": Key("float", "multivariate: shape of the LKJ prior of the between-study "
+               "correlations (1: uniform)", minimum=0.001),
 }
 
 _SENS_FIELDS: dict[str, Key | Section] = {
@@ -144,6 +211,20 @@ _BIAS_FIELDS: dict[str, Key | Section] = {
     "trimfill": Key("bool", "trim-and-fill", default=True),
     "ranktest": Key("bool", "Begg's rank correlation test", default=True),
     "fsn": Key("bool", "Rosenthal's fail-safe N", default=False),
+    "selmodel": Key("str_list", "selection models (bm.selmodel) fitted to the classical "
+                    "random-effects model", choices=BIAS_SELECTION_TYPES, default=()),
+    "steps": Key("float_list", "selmodel: p-value cut points of the step function",
+                 default=(0.025, 1.0), minimum=0.0, maximum=1.0),
+    "alternative": Key("str", "selmodel: direction of the one-sided p-values",
+                       choices=("greater", "less", "two.sided"), default="greater"),
+    "pet_peese": Key("bool", "PET-PEESE (bm.pet_peese), with its lines on the funnel plot",
+                     default=False),
+    "bma": Key("bool", "Bayesian model averaging over effect and heterogeneity "
+               "(bm.bma) with inclusion Bayes factors", default=False),
+    "robma": Key("bool", "robust Bayesian model averaging (bm.RoBMA): effect x "
+                 "heterogeneity x publication bias", default=False),
+    "robma_seed": Key("int", "robma: random seed of the weight-function integrals",
+                      minimum=0),
 }
 
 #: The spec schema: sections, keys, types and defaults.
@@ -176,6 +257,11 @@ SCHEMA = Section({
                       default="REML"),
         "test": Key("str", "inference of the classical twin", choices=("z", "t", "knha"),
                     default="knha"),
+        "pooling": Key("str_list", "2x2 / count data: pooled estimates shown beside the "
+                       "inverse-variance model (bm.rma_mh, bm.rma_peto, bm.rma_glmm)",
+                       choices=POOLING_METHODS, default=()),
+        "glmm_model": Key("str", "GLMM pooling: fixed (UM.FS) or random (UM.RS) study "
+                          "intercepts", choices=("UM.FS", "UM.RS"), default="UM.FS"),
     }, doc="the classical twin"),
     "sensitivity": Section(_SENS_FIELDS, doc="sensitivity analyses"),
     "bias": Section(_BIAS_FIELDS, doc="small-study and publication bias checks"),
@@ -205,3 +291,10 @@ def with_defaults(values: dict[str, Any], section: Key | Section) -> dict[str, A
     out = {k: (v.default if isinstance(v, Key) else None) for k, v in section.fields.items()}
     out.update(values)
     return out
+
+
+def is_prior_table(v: Any) -> bool:
+    """True for one prior (``{family = ...}`` or ``{preset = ...}``), False for a table of
+    level = prior (``[priors] tau`` of multilevel and multivariate models)."""
+    return isinstance(v, dict) and ("family" in v or "preset" in v or not v or any(
+        not isinstance(x, dict) for x in v.values()))

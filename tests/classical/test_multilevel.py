@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -289,3 +292,17 @@ def test_overflowing_values_are_data_errors():
         with pytest.raises(DataError, match=f"column '{col}': row 2") as err:
             rma_mv(bad, yi="yi", vi="vi", random="~ 1 | study/es")
         assert err.value.column == col
+
+
+def test_i2_levels_match_metafor_faq():
+    """Multilevel I² per level (metafor FAQ; Cheung 2014) against R on konstantopoulos2011."""
+    ref = json.loads(
+        (Path(__file__).parent.parent / "reference" / "rma_mv" / "rma_mv_reference.json")
+        .read_text()
+    )["i2_konstantopoulos2011"]
+    d = shared_data(NAME)
+    for kind, mods in (("intercept", None), ("moderator", ref["moderator"]["mods"])):
+        fit = rma_mv(d, random="~ 1 | district/school", mods=mods)
+        np.testing.assert_allclose(fit.sigma2, ref[kind]["sigma2"], rtol=1e-6)
+        np.testing.assert_allclose(fit.i2_levels.to_numpy(), ref[kind]["i2"], rtol=1e-6)
+        assert list(fit.i2_levels.index) == ["district", "district/school"]

@@ -12,6 +12,7 @@ import xarray as xr
 
 from bayesma.bayes.exact.draws import EXACT_LIBRARY
 from bayesma.bayes.exact.posterior import ExactPosterior
+from bayesma.bayes.multilevel import MultilevelPosterior, exact_multilevel
 from bayesma.classical.design import build_design
 from bayesma.classical.rma import canonical_test, fit_arrays
 from bayesma.classical.tau2 import canonical_method
@@ -40,7 +41,8 @@ def exact_posterior(data: pd.DataFrame, yi: str = "yi", vi: str = "vi", *, mu_pr
                     tau_prior=None, mods=None, beta_prior=None, measure: str | None = None,
                     slab: str | None = None, sei: str | None = None, level: float = 0.95,
                     classical: str | None = "REML", classical_test: str = "knha",
-                    center: bool = True) -> ExactPosterior:
+                    center: bool = True, random: Any = None, V: Any = None
+                    ) -> ExactPosterior | MultilevelPosterior:
     """Exact posterior of the random-effects model or meta-regression (bayesmeta's method).
 
     Parameters
@@ -79,10 +81,17 @@ def exact_posterior(data: pd.DataFrame, yi: str = "yi", vi: str = "vi", *, mu_pr
         ``mu`` and ``beta`` are reported on the data's scale either way; ``mu_centered``
         is the mean effect at the means. False puts the prior on the intercept at
         moderators = 0 (a raw-scale moderator such as year then pins the slope).
+    random : str, optional
+        ``"~ 1 | study/esid"``: the three-level model, computed by the exact 2-D engine
+        (:func:`bayesma.bayes.multilevel.exact_multilevel`; ``tau_prior`` is then a dict
+        keyed by the level names, the twin rma_mv with CR2 inference). None: the
+        random-effects model above.
+    V : array_like, optional
+        Sampling covariance (block-diagonal by cluster), with ``random`` only.
 
     Returns
     -------
-    ExactPosterior
+    ExactPosterior or MultilevelPosterior
 
     Raises
     ------
@@ -91,6 +100,14 @@ def exact_posterior(data: pd.DataFrame, yi: str = "yi", vi: str = "vi", *, mu_pr
     ImproperPosteriorError
         When the priors and data give an improper posterior.
     """
+    if random is not None or V is not None:  # three-level model: the exact 2-D engine
+        if sei is not None:
+            raise BayesmaError("the three-level model takes vi= (or V=), not sei=")
+        return exact_multilevel(data, yi, vi,
+                                random=random if random is not None else "~ 1 | study/esid",
+                                V=V, mods=mods, mu_prior=mu_prior, tau_prior=tau_prior,
+                                beta_prior=beta_prior, measure=measure, slab=slab,
+                                level=level, classical=classical, center=center)
     require_columns(data, [yi], what="effect sizes")
     label_col = find_label_column(data, slab)
     if measure is None:

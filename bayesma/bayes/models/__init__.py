@@ -66,6 +66,7 @@ samples (about 0.1 s for k = 13 instead of 3-10 s with compilation).
 
 from bayesma.bayes.loading import register_model_loader
 from bayesma.bayes.models.base import PARAMETERIZATIONS, MetaModel
+from bayesma.bayes.models.binomial import BinomialNormal  # noqa: F401 (helper G)
 from bayesma.bayes.models.derived import PosteriorDraws, stacked_draws
 from bayesma.bayes.models.from_spec import MODEL_CLASSES, model_from_spec
 from bayesma.bayes.models.graph import (
@@ -81,6 +82,7 @@ from bayesma.bayes.models.graph import (
     tau_kernel_coefficients,
     tau_switch,
 )
+from bayesma.bayes.models.multilevel import Multilevel, MultilevelFit
 from bayesma.bayes.models.random_effects import (
     CommonEffect,
     RandomEffects,
@@ -108,6 +110,7 @@ __all__ = [
     "FitSettings",
     "MetaModel",
     "MetaRegression",
+    "Multilevel", "MultilevelFit",
     "PosteriorDraws",
     "RandomEffects",
     "RobustRandomEffects",

@@ -208,6 +208,11 @@ class MetaModel(PosteriorDraws, TauPriorSweep):
     def _extra_data(self) -> dict[str, Any]:
         return {}
 
+    def _fast_spec(self) -> Any:
+        """The disk-cached density of this model (:mod:`bayesma.bayes.fastpath`), or None
+        to compile the PyMC graph."""
+        return None
+
     # ---- model ----------------------------------------------------------------------
     def build(self):
         """The PyMC model (data and hyperparameters as ``pm.Data``)."""
@@ -307,7 +312,7 @@ class MetaModel(PosteriorDraws, TauPriorSweep):
             key=(st.sampler, *self.signature()), build=self.build, data=self.data_values(),
             sampler=st.sampler, draws=st.draws, tune=st.tune, chains=st.chains,
             cores=st.cores, seed=st.random_seed, target_accept=st.target_accept,
-            progressbar=st.progressbar,
+            progressbar=st.progressbar, fast=self._fast_spec(),
         )
         rngs = [np.random.default_rng(s)
                 for s in np.random.SeedSequence(st.random_seed).spawn(3)]

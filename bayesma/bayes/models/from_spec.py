@@ -16,6 +16,8 @@ from typing import Any
 import pandas as pd
 
 from bayesma.bayes.models.base import MetaModel
+from bayesma.bayes.models.binomial import BinomialNormal
+from bayesma.bayes.models.multilevel import Multilevel
 from bayesma.bayes.models.random_effects import (
     CommonEffect,
     RandomEffects,
@@ -31,7 +33,7 @@ __all__ = ["MODEL_CLASSES", "model_from_spec"]
 #: Model classes by name (the ``class`` of a stored spec).
 MODEL_CLASSES: dict[str, type[MetaModel]] = {
     c.__name__: c for c in (RandomEffects, CommonEffect, MetaRegression, Subgroups,
-                            RobustRandomEffects)
+                            RobustRandomEffects, Multilevel, BinomialNormal)
 }
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayesma.bayes.fastpath import fast_spec
 from bayesma.bayes.models.base import MetaModel
 from bayesma.bayes.models.derived import stacked_draws
 from bayesma.bayes.models.graph import prior_to_pymc, student_t_marginal_loglik
@@ -45,6 +46,12 @@ class RandomEffects(MetaModel):
         mu = prior_to_pymc(self.priors["mu"], "mu", v)
         tau = self._tau_var(v)
         self._normal_likelihood(y, v, mu, tau)
+
+    def _fast_spec(self) -> Any:
+        # the marginal form has a hand-written, disk-cached density (fastpath.py)
+        if self.parameterization != "marginal" or self._tau_switch:
+            return None
+        return fast_spec(self.priors["mu"], self.priors["tau"], self.yi, self.vi)
 
 
 class CommonEffect(MetaModel):

@@ -9,6 +9,7 @@ from scipy import stats
 from bayesma.classical.design import INTERCEPT, build_design, check_full_rank
 from bayesma.classical.multilevel.inputs import (
     as_covariance_matrix,
+    check_v_blocks,
     factorize,
     parse_random,
     random_text,
@@ -21,6 +22,13 @@ from bayesma.classical.multilevel.likelihood import (
     fit_variance_components,
 )
 from bayesma.classical.multilevel.result import RMAMVResult
+from bayesma.classical.multilevel.structured import (
+    StructModel,
+    check_struct_levels,
+    fit_structure,
+    struct_starts,
+)
+from bayesma.classical.multilevel.structures import Structure, split_struct_random
 from bayesma.classical.rma.estimation import information_criteria
 from bayesma.classical.settings import parse_level
 from bayesma.data import (
@@ -31,7 +39,7 @@ from bayesma.data import (
     require_columns,
     study_labels,
 )
-from bayesma.errors import DataError, TooFewStudiesError
+from bayesma.errors import DataError, SpecError, TooFewStudiesError
 
 __all__ = ["rma_mv"]
 
@@ -44,6 +52,7 @@ def rma_mv(
     *,
     V=None,
     random,
+    struct: str | None = None,
     mods=None,
     method: str = "REML",
     test: str = "z",
@@ -73,7 +82,15 @@ def rma_mv(
         for districts and one for schools within districts), ``"~ 1 | district"``,
         ``("district", "school")`` (the nesting path), or a list of formulas (several
         random intercepts); ``None`` for a model without random effects.
-        See :func:`parse_random`.
+        See :func:`parse_random`. ``"~ inner | outer"`` (e.g. ``"~ outcome | trial"``):
+        a multivariate model whose random effects of the rows of one ``outer`` cluster are
+        correlated over the levels of ``inner`` as ``struct`` says.
+    struct : {"CS", "HCS", "UN", "DIAG", "ID"}, optional
+        Variance structure for ``random="~ inner | outer"`` (metafor's ``struct``; default
+        ``"CS"`` as metafor): see :mod:`bayesma.classical.multilevel.structures`. The fit
+        then has ``tau2`` (one variance per inner level, in level order; CS and ID repeat
+        their single value), ``rho`` (float for CS/HCS, correlation matrix for UN, None for
+        DIAG/ID) and ``G`` (the between-study covariance matrix).
     mods : None, str, list of str or array
         Moderators, as in :func:`bayesma.classical.rma.rma`.
     method : {"REML", "ML"}
@@ -114,8 +131,21 @@ def rma_mv(
     level = parse_level(level)
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
-    comps = parse_random(random)
-    rcols = sorted({c for _, cols in comps for c in cols})
+    pair = split_struct_random(random)
+    if pair is None:
+        if struct is not None:
+            raise SpecError(
+                f"struct={struct!r} needs random='~ inner | outer' (e.g. '~ outcome | trial'), "
+                f"got random={random!r}"
+            )
+        comps = parse_random(random)
+        rcols = sorted({c for _, cols in comps for c in cols})
+    else:
+        if sigma2 is not None:
+            raise SpecError("sigma2 cannot be fixed in a model with random='~ inner | outer'")
+        structure_name = "CS" if struct is None else str(struct).upper()
+        comps = []
+        rcols = list(dict.fromkeys(pair))
     require_columns(data, [yi], what="effect sizes")
     require_columns(data, rcols, what="random-effects factor")
     label_col = find_label_column(data, slab)
@@ -161,20 +191,20 @@ def rma_mv(
         y, vv, df=d, yi=yi, vi=vdiag_col if vdiag_col is not None else "V", slab=label_col
     )
     k = y.size
+    for c in rcols:
+        miss = d[c].isna().to_numpy()
+        if miss.any():
+            pos_m = np.flatnonzero(miss)
+            raise DataError(
+                f"column {c!r} (random-effects factor) has missing values at "
+                f"{describe_rows(d, d.index[pos_m], slab=label_col, positions=pos_m)}; "
+                "remove those rows or fill them in",
+                column=c,
+                rows=list(d.index[pos_m]),
+            )
     codes = []
     nlevels = []
     for _name, cols in comps:
-        for c in cols:
-            miss = d[c].isna().to_numpy()
-            if miss.any():
-                pos_m = np.flatnonzero(miss)
-                raise DataError(
-                    f"column {c!r} (random-effects factor) has missing values at "
-                    f"{describe_rows(d, d.index[pos_m], slab=label_col, positions=pos_m)}; "
-                    "remove those rows or fill them in",
-                    column=c,
-                    rows=list(d.index[pos_m]),
-                )
         keys = list(zip(*(d[c].tolist() for c in cols), strict=True))
         cd, levs = factorize(keys)
         codes.append(cd)
@@ -184,6 +214,12 @@ def rma_mv(
     p = X.shape[1]
     if p > 1:
         check_full_rank(X, terms)
+    structure = None
+    if pair is not None:
+        inner_codes, inner_levels = factorize(d[pair[0]].tolist())
+        outer_codes, outer_levels = factorize(d[pair[1]].tolist())
+        structure = Structure(structure_name, len(inner_levels))
+        check_struct_levels(structure, inner_codes, outer_codes, inner_levels, pair)
     L = len(comps)
     fixed = np.full(L, np.nan)
     if sigma2 is not None:
@@ -193,7 +229,7 @@ def rma_mv(
         if np.any(fx[np.isfinite(fx)] < 0):
             raise DataError("fixed values of sigma2 must be >= 0")
         fixed = fx
-    n_est = int(np.sum(np.isnan(fixed)))
+    n_est = int(np.sum(np.isnan(fixed))) if structure is None else structure.n_par
     if k < p or (n_est > 0 and k <= p):
         raise TooFewStudiesError(
             f"rma_mv with {p} coefficient(s) and {n_est} estimated variance component(s) "
@@ -203,14 +239,20 @@ def rma_mv(
     labels = study_labels(d, label_col)
 
     Vdense = Vm if Vm is not None else np.diag(vv)
-    blocks = block_partition(k, Vm, codes)
-    model = MVModel(y, X, Vdense, codes, blocks)
+    if structure is None:
+        blocks = block_partition(k, Vm, codes)
+        check_v_blocks(Vdense, blocks, d, comps[0][1] if comps else [])
+        model = MVModel(y, X, Vdense, codes, blocks)
+    else:
+        blocks = block_partition(k, Vm, [outer_codes])
+        check_v_blocks(Vdense, blocks, d, [pair[1]])
+        model = StructModel(y, X, Vdense, inner_codes, outer_codes, structure.n, blocks)
     reml = method == "REML"
 
     # QE: the model with sigma² = 0 (V alone)
     q_df = k - p
     try:
-        ev0 = model.evaluate(np.zeros(L), reml=reml)
+        ev0 = model.evaluate(np.zeros(model.L), reml=reml)
         qe = max(0.0, ev0.rss) if q_df > 0 else 0.0
         beta_fe = ev0.beta
     except np.linalg.LinAlgError as exc:
@@ -218,7 +260,14 @@ def rma_mv(
     qe_p = float(stats.chi2.sf(qe, q_df)) if q_df > 0 else 1.0
 
     converged, iterations = True, 0
-    if L == 0:
+    G = tau2 = rho = None
+    if structure is not None:
+        starts = struct_starts(structure, y - X @ beta_fe, vv, inner_codes)
+        sf = fit_structure(model, structure, starts, reml=reml, maxiter=maxiter)
+        s2, ev, converged, iterations = np.zeros(0), sf.ev, sf.converged, sf.iterations
+        G = sf.G
+        tau2, rho = structure.tau2_rho(G, inner_levels)
+    elif L == 0:
         s2 = np.zeros(0)
         ev = ev0
     else:
@@ -278,7 +327,7 @@ def rma_mv(
 
     # fit statistics (metafor's rma.mv)
     parms = p + n_est
-    logdet_v = sum(float(np.linalg.slogdet(Vb)[1]) for Vb in model.Vb)
+    logdet_v = sum(float(np.linalg.slogdet(Vdense[np.ix_(b, b)])[1]) for b in blocks)
     ll_sat = -0.5 * k * LOG2PI - 0.5 * logdet_v
     fs = pd.DataFrame(
         {
@@ -292,7 +341,21 @@ def rma_mv(
         {"estimate": beta, "se": se, "stat": zval, "pval": pval, "ci_low": ci_lb, "ci_high": ci_ub},
         index=pd.Index(terms, name="term"),
     )
-    random_txt = random_text(comps)
+    random_txt = random_text(comps) if pair is None else f"~ {pair[0]} | {pair[1]}"
+    extra = {}
+    if structure is not None:
+        extra = {
+            "struct": structure.name,
+            "tau2": tau2,
+            "rho": rho,
+            "G": G,
+            "inner": pair[0],
+            "outer": pair[1],
+            "inner_levels": list(inner_levels),
+            "inner_codes": inner_codes,
+            "outer_codes": outer_codes,
+            "outer_nlevels": len(outer_levels),
+        }
     return RMAMVResult(
         method=method,
         test=t,
@@ -341,5 +404,13 @@ def rma_mv(
         components=codes,
         blocks=blocks,
         design=design,
-        call={"yi": yi, "vi": vi, "mods": mods, "random": random, "slab": label_col},
+        call={
+            "yi": yi,
+            "vi": vi,
+            "mods": mods,
+            "random": random,
+            "struct": struct,
+            "slab": label_col,
+        },
+        **extra,
     )

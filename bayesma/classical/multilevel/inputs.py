@@ -16,6 +16,7 @@ from bayesma.errors import DataError
 
 __all__ = [
     "as_covariance_matrix",
+    "check_v_blocks",
     "factorize",
     "impute_covariance_matrix",
     "parse_random",
@@ -182,3 +183,27 @@ def as_covariance_matrix(V, n: int) -> np.ndarray:
     if not np.allclose(M, M.T, rtol=1e-10, atol=1e-14):
         raise DataError("V must be symmetric")
     return (M + M.T) / 2
+
+
+def check_v_blocks(V: np.ndarray, blocks: list[np.ndarray], data: pd.DataFrame, cluster: list):
+    """Each diagonal block of ``V`` must be positive definite; the error names the cluster.
+
+    ``cluster`` is the column(s) that identify a cluster (the outer random factor), used only
+    to name the failing block.
+    """
+    for b in blocks:
+        try:
+            linalg.cholesky(V[np.ix_(b, b)], lower=True, check_finite=False)
+        except linalg.LinAlgError:
+            if cluster:
+                vals = sorted({str(v) for v in data[cluster[0]].iloc[b]})
+                where = f"the block of cluster {cluster[0]} = {', '.join(vals[:5])}"
+            else:
+                where = "a block"
+            pos = [int(i) for i in b]
+            raise DataError(
+                f"V is not positive definite in {where} (rows {pos[:10]} in data order); "
+                "check the covariances (|correlation| <= 1, consistent within the cluster)",
+                column="V",
+                rows=list(data.index[b]),
+            ) from None

@@ -48,14 +48,31 @@ class Evaluation:
 class MVModel:
     """Blocks of the marginal covariance and the (RE)ML likelihood with derivatives."""
 
-    def __init__(self, y, X, V, codes: list[np.ndarray], blocks: list[np.ndarray]):
+    def __init__(
+        self,
+        y,
+        X,
+        V,
+        codes: list[np.ndarray],
+        blocks: list[np.ndarray],
+        dmats: list[list[np.ndarray]] | None = None,
+    ):
+        """``codes``: one factor per variance component (``D_l = Z_l Z_l'``); or ``dmats``:
+        the matrices ``D_l`` given directly per block (``M = V + sum_l s_l D_l``).
+        """
         self.y = y
         self.X = X
         self.k, self.p = X.shape
-        self.L = len(codes)
         self.blocks = blocks
         self.Vb = [V[np.ix_(b, b)] for b in blocks]
-        self.Db = [[(c[b][:, None] == c[b][None, :]).astype(float) for c in codes] for b in blocks]
+        if dmats is None:
+            self.L = len(codes)
+            self.Db = [
+                [(c[b][:, None] == c[b][None, :]).astype(float) for c in codes] for b in blocks
+            ]
+        else:
+            self.L = len(dmats[0]) if dmats else 0
+            self.Db = dmats
         self.Xb = [X[b] for b in blocks]
         self.yb = [y[b] for b in blocks]
         self.logdet_xtx = float(np.linalg.slogdet(X.T @ X)[1])

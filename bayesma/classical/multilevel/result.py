@@ -12,6 +12,7 @@ from scipy import linalg
 from bayesma.classical.printout import coef_table_lines
 from bayesma.classical.rma.prediction import critical_value, numeric_newmods, prediction_frame
 from bayesma.classical.settings import parse_level
+from bayesma.errors import SpecError
 from bayesma.formatting import fmt_pval
 
 __all__ = ["RMAMVResult"]
@@ -76,6 +77,17 @@ class RMAMVResult:
     blocks: list = field(default_factory=list)
     design: Any = None
     call: dict = field(default_factory=dict)
+    # multivariate models (random = "~ inner | outer", struct = ...)
+    struct: str | None = None
+    tau2: np.ndarray | None = None
+    rho: Any = None
+    G: np.ndarray | None = None
+    inner: str | None = None
+    outer: str | None = None
+    inner_levels: list = field(default_factory=list)
+    inner_codes: np.ndarray | None = None
+    outer_codes: np.ndarray | None = None
+    outer_nlevels: int = 0
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -104,11 +116,16 @@ class RMAMVResult:
         return self.V[np.ix_(idx, idx)]
 
     def marginal_cov(self, idx=None) -> np.ndarray:
-        """The fitted marginal covariance ``M = V + sum sigma²_l Z_l Z_l'`` (rows ``idx``)."""
+        """The fitted marginal covariance ``M = V + sum sigma²_l Z_l Z_l'`` (rows ``idx``);
+        for ``random="~ inner | outer"``, ``M = V + G[inner_i, inner_j] [outer_i == outer_j]``.
+        """
         if idx is None:
             idx = np.arange(self.k)
         idx = np.asarray(idx)
         M = self.sampling_cov(idx).copy()
+        if self.G is not None:
+            ci, co = self.inner_codes[idx], self.outer_codes[idx]
+            M += self.G[np.ix_(ci, ci)] * (co[:, None] == co[None, :])
         for s, c in zip(self.sigma2, self.components, strict=True):
             M += s * (c[idx][:, None] == c[idx][None, :])
         return M
@@ -122,7 +139,43 @@ class RMAMVResult:
             out[b] = linalg.cho_solve(c, rhs[b])
         return out
 
+    @property
+    def i2_levels(self) -> pd.Series | None:
+        """Multilevel I² (percent) per variance component, indexed by ``sigma2_names``.
+
+        metafor FAQ "I² for multilevel and multivariate models" (Viechtbauer; Cheung 2014,
+        Psychological Methods 19(2), 211-229): ``I²_l = 100 sigma²_l / (sum sigma² + v~)`` with
+        the typical sampling variance ``v~ = (k - p) / tr(P)``, ``W = V⁻¹``,
+        ``P = W - W X (X'WX)⁻¹ X'W``. ``None`` for a model without variance components
+        (and for ``struct`` models, whose variances differ by level).
+        """
+        if len(self.sigma2) == 0 or self.G is not None:
+            return None
+        tr = 0.0
+        F = np.zeros((self.p, self.p))
+        WX = np.empty_like(self.X, dtype=float)
+        for b in self.blocks:
+            Wb = np.linalg.inv(self.sampling_cov(b))
+            tr += float(np.trace(Wb))
+            WX[b] = Wb @ self.X[b]
+        F = self.X.T @ WX
+        # tr(W X F⁻¹ X' W) = tr(F⁻¹ X' W W X)
+        tr -= float(np.trace(np.linalg.solve(F, WX.T @ WX)))
+        typical = (self.k - self.p) / tr
+        total = float(np.sum(self.sigma2)) + typical
+        return pd.Series(
+            100.0 * self.sigma2 / total,
+            index=pd.Index(self.sigma2_names, name="level"),
+            name="I2",
+        )
+
     def __repr__(self) -> str:
+        if self.G is not None:
+            t2 = ", ".join(f"{v:.4f}" for v in self.tau2)
+            return (
+                f"<RMAMVResult {self.method} k={self.k} p={self.p} struct={self.struct} "
+                f"tau2=[{t2}]>"
+            )
         s2 = ", ".join(f"{v:.4f}" for v in self.sigma2)
         return (
             f"<RMAMVResult {self.method} k={self.k} p={self.p} test={self.test} "
@@ -158,7 +211,45 @@ class RMAMVResult:
         out.append("")
         return "\n".join(out)
 
+    def _struct_lines(self, d: int) -> list[str]:
+        """metafor's block for ``~ inner | outer``: outer/inner factor, tau², rho."""
+        lines = [
+            "Variance Components:",
+            "",
+            f"outer factor: {self.outer} (nlvls = {self.outer_nlevels})",
+            f"inner factor: {self.inner} (nlvls = {len(self.inner_levels)})",
+            "",
+        ]
+        one = self.struct in ("CS", "ID")
+        names = ["tau^2"] if one else [f"tau^2.{i + 1}" for i in range(len(self.tau2))]
+        counts = np.bincount(self.inner_codes, minlength=len(self.inner_levels))
+        vals = self.tau2[:1] if one else self.tau2
+        nw = max(len(n) for n in names)
+        lines.append(" " * nw + "  " + "  ".join(h.rjust(10) for h in ("estim", "sqrt", "k.lvl")))
+        for i, (n, v) in enumerate(zip(names, vals, strict=True)):
+            kl = str(int(counts.sum())) if one else str(int(counts[i]))
+            lvl = "" if one else f"  {self.inner_levels[i]}"
+            lines.append(
+                n.ljust(nw)
+                + "  "
+                + f"{v:.{d}f}".rjust(10)
+                + "  "
+                + f"{np.sqrt(v):.{d}f}".rjust(10)
+                + "  "
+                + kl.rjust(10)
+                + lvl
+            )
+        if isinstance(self.rho, float):
+            lines.append("rho".ljust(nw) + "  " + f"{self.rho:.{d}f}".rjust(10))
+        elif self.rho is not None:
+            lines.append("")
+            lines += self.rho.round(d).to_string().splitlines()
+        lines.append("")
+        return lines
+
     def _vc_lines(self, d: int) -> list[str]:
+        if self.G is not None:
+            return self._struct_lines(d)
         if len(self.sigma2) == 0:
             return []
         L = len(self.sigma2)
@@ -225,6 +316,12 @@ class RMAMVResult:
         level : float, optional
             Confidence level (default: the model's).
         """
+        if self.G is not None and self.struct not in ("CS", "ID"):
+            raise SpecError(
+                f"predict() of a struct={self.struct!r} model: the prediction interval depends on "
+                "the inner level (tau² differs by level); use the coefficients (.coef) and "
+                ".tau2[level] directly"
+            )
         level = self.level if level is None else parse_level(level)
         crit = critical_value(self.test, self.df, level)
         if newmods is None:
@@ -234,9 +331,8 @@ class RMAMVResult:
                 Xn, index = self.X, pd.Index(self.labels)
         else:
             Xn, index = numeric_newmods(newmods, self.p, self.intercept, self.terms)
-        return prediction_frame(
-            Xn, self.beta, self.vcov, float(np.sum(self.sigma2)), crit, index
-        )
+        total = float(self.tau2[0]) if self.G is not None else float(np.sum(self.sigma2))
+        return prediction_frame(Xn, self.beta, self.vcov, total, crit, index)
 
     def to_frame(self) -> pd.DataFrame:
         """One-row tidy summary (variance components as ``sigma2.<name>``)."""
@@ -255,6 +351,12 @@ class RMAMVResult:
         }
         for name, s in zip(self.sigma2_names, self.sigma2, strict=True):
             row[f"sigma2.{name}"] = float(s)
+        if self.G is not None:
+            row["struct"] = self.struct
+            for lv, t in zip(self.inner_levels, self.tau2, strict=True):
+                row[f"tau2.{lv}"] = float(t)
+            if isinstance(self.rho, float):
+                row["rho"] = self.rho
         row.update(
             {
                 "q": self.q,

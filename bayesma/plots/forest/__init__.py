@@ -43,6 +43,7 @@ from bayesma.classical.subgroup import subgroup as classical_subgroup
 from bayesma.errors import BayesmaError, DataError
 from bayesma.plots import _style as st
 from bayesma.plots.forest.columns import Column
+from bayesma.plots.forest.dependent import dependent_cluster, read_dependent, relabel_dependent
 from bayesma.plots.forest.inputs import SUBGROUP_HINT, read_result, study_arrays
 from bayesma.plots.forest.render import ForestLayout, render
 from bayesma.plots.forest.rows import Mark, Row, RowBuilder
@@ -81,6 +82,7 @@ def forest_plot(
     pooled_line: bool = True,
     footer: bool = True,
     save: str | Path | None = None,
+    cluster: str | None = None,
 ) -> Figure:
     """Forest plot of a classical or Bayesian meta-analysis.
 
@@ -167,6 +169,11 @@ def forest_plot(
         the subgroup test, priors and legend under the graph.
     save : str or Path, optional
         Also write the figure there (PNG, SVG or PDF by extension).
+    cluster : str, optional
+        Several effects per study: group the effects under their study (a column of
+        the data), with the study's posterior summary as a diamond. A three-level
+        posterior (``bm.exact_posterior(..., random="~ 1 | study/esid")`` or a
+        ``bm.Multilevel`` fit) is grouped by its outer level without it.
 
     Returns
     -------
@@ -188,6 +195,21 @@ def forest_plot(
     if point not in ("median", "mean"):
         raise BayesmaError(f"point must be 'median' or 'mean', got {point!r}")
 
+    by_cluster = dependent_cluster(result, cluster)
+    if by_cluster is not None:
+        fit, have = read_dependent(result, by_cluster, prob=prob, point=point, data=data)
+        scale = st.resolve_scale(fit.measure, transform)
+        builder = RowBuilder(fit=fit, scale=scale, show=show, prob=prob, point=point,
+                             digits=digits, columns=columns, arm_columns=arm_columns,
+                             arm_labels=arm_labels, study_header=study_header)
+        builder.build_subgroups(builder.order(sort_by, ascending))
+        relabel_dependent(builder, result, by_cluster, have, prob, point)
+        fig = render(builder, scale=scale, labels=labels, ref_line=ref_line, title=title,
+                     xlim=xlim, xlabel=xlabel, fontsize=fontsize, plot_width=plot_width,
+                     max_label_width=max_label_width, pooled_line=pooled_line,
+                     footer=footer)
+        st.save_figure(fig, save)
+        return fig
     if subgroup is not None and subgroup != _grouped_by(result):
         # build the subgroup result first; drawing never fits
         result = subgroup_result(result, subgroup, data=data, classical=classical)

@@ -1,0 +1,95 @@
+"""Publication-bias models of a spec's ``[bias]`` section (issue 12), through the public
+API: selection models (``bm.selmodel``, metafor 3.8's ``selmodel``), PET-PEESE
+(``bm.pet_peese``; Stanley & Doucouliagos 2014), Bayesian model averaging
+(``bm.bma``, metaBMA's ``meta_bma``) and RoBMA-PSMA (``bm.RoBMA``; Bartoš et al. 2023).
+
+They complement the classical small-study checks of :mod:`bayesma.pipeline.run` (Egger,
+rank test, trim-and-fill, fail-safe N). A model that cannot be fitted becomes a note in
+the report, never an abort.
+"""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from bayesma.bayes.averaging import bma
+from bayesma.classical.selection import selmodel
+from bayesma.pipeline.results import OutcomeResult, Say, failure_text
+
+__all__ = ["run_bias_models"]
+
+
+#: public functions of engines built in parallel with this module (issues 11-13), looked up
+#: on first use: name -> module
+_ENGINES = {"RoBMA": "bayesma.bayes.averaging",
+            "pet_peese": "bayesma.classical.bias"}
+
+
+def _api(name: str) -> Any:
+    """The public function ``name`` of :data:`_ENGINES`."""
+    return getattr(importlib.import_module(_ENGINES[name]), name)
+
+
+def _try(res: OutcomeResult, name: str, job: Callable[[], Any]) -> Any:
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = job()
+        for w in caught:
+            msg = str(w.message).strip()
+            if msg and not issubclass(w.category, DeprecationWarning | FutureWarning):
+                note = f"{name}: {msg}"
+                if note not in res.notes:
+                    res.notes.append(note)
+        return out
+    except Exception as exc:  # noqa: BLE001 - a failed model becomes a note
+        res.notes.append(f"{name}: not computed ({failure_text(exc)})")
+        return None
+
+
+def run_bias_models(res: OutcomeResult, *, seed: int | None, say: Say) -> dict[str, Any]:
+    """Fit the ``[bias]`` models of an outcome on its classical random-effects fit and
+    study table; returns ``{"selmodel": {type: result}, "pet_peese": ..., "bma": ...,
+    "robma": ...}`` (the keys asked for and computed)."""
+    o, c = res.spec, res.classical
+    cfg = o.bias
+    out: dict[str, Any] = {}
+    types = list(cfg.get("selmodel") or [])
+    if types:
+        say("selection models: " + ", ".join(types))
+        fits = {}
+        for t in types:
+            steps = [float(x) for x in cfg["steps"]] if t == "stepfun" else None
+            fit = _try(res, f"selection model ({t})", lambda t=t, steps=steps: selmodel(
+                c, type=t, steps=steps, alternative=cfg["alternative"]))
+            if fit is not None:
+                fits[t] = fit
+        if fits:
+            out["selmodel"] = fits
+    if cfg.get("pet_peese"):
+        say("PET-PEESE")
+        pp = _try(res, "PET-PEESE", lambda: _api("pet_peese")(c))
+        if pp is not None:
+            out["pet_peese"] = pp
+    mu, tau = o.priors["mu"], o.priors["tau"]
+    if cfg.get("bma"):
+        say("Bayesian model averaging (bma)")
+        ba = _try(res, "model averaging (bma)", lambda: bma(
+            o.data, yi="yi", vi="vi", mu_prior=mu if mu.is_normal else None, tau_prior=tau,
+            measure=o.measure, slab=o.label, level=float(o.model["level"])))
+        if ba is not None:
+            out["bma"] = ba
+    if cfg.get("robma"):
+        say("robust Bayesian model averaging (RoBMA)")
+        rs = cfg.get("robma_seed")
+        rs = seed if rs is None else rs
+        kw: dict[str, Any] = {"measure": o.measure}
+        if rs is not None:
+            kw["seed"] = int(rs)
+        rb = _try(res, "RoBMA", lambda: _api("RoBMA")(o.data, yi="yi", vi="vi", **kw))
+        if rb is not None:
+            out["robma"] = rb
+    return out

@@ -1,0 +1,133 @@
+"""The disk-cached density of the marginal random-effects model (bayes/fastpath.py)."""
+
+from __future__ import annotations
+
+import ctypes
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import bayesma as bm
+from bayesma.bayes.fastpath import ENV_SWITCH, fast_spec
+from bayesma.bayes.models.graph import normal_marginal_loglik
+from bayesma.priors import (
+    Cauchy,
+    Flat,
+    HalfCauchy,
+    HalfNormal,
+    HalfStudentT,
+    InverseGamma,
+    LogNormal,
+    LogNormalTau2,
+    LogStudentTTau2,
+    Normal,
+    StudentT,
+    Uniform,
+)
+
+fd = pytest.importorskip("bayesma.bayes.fast_density")
+
+PTR = ctypes.POINTER(ctypes.c_double)
+
+
+def _call(buf: np.ndarray, x: np.ndarray) -> tuple[int, float, np.ndarray]:
+    grad = np.zeros(2)
+    out = np.zeros(1)
+    fn = fd.logp_re.ctypes
+    code = fn(2, x.ctypes.data_as(PTR), grad.ctypes.data_as(PTR), out.ctypes.data_as(PTR),
+              buf.ctypes.data_as(PTR))
+    return int(code), float(out[0]), grad
+
+
+def _numpy_logp(mu_prior, tau_prior, y, v, x) -> float:
+    """The same posterior density from the priors' own numpy log densities."""
+    mu, lt = x
+    tau = np.exp(lt)
+    lp_mu = 0.0 if isinstance(mu_prior, Flat) else float(mu_prior.log_density(v)(np.array([mu]))[0])
+    lp_tau = float(tau_prior.log_density(v)(np.array([tau]))[0])
+    ll = float(normal_marginal_loglik(y, v, np.full_like(y, mu), tau**2).sum())
+    return lp_mu + lp_tau + lt + ll
+
+
+PRIORS = [
+    (Normal(0.0, 4.0), HalfNormal(0.5)),
+    (StudentT(3.0, 0.2, 1.5), HalfCauchy(0.3)),
+    (Cauchy(0.0, 1.0), LogNormal(-1.0, 1.2)),
+    (Flat(), InverseGamma(1.0, 0.15)),
+    (Normal(0.0, 1.0), HalfStudentT(3.0, 0.5)),
+    (Normal(0.0, 1.0), LogStudentTTau2(-3.44, 2.59, 5.0)),
+    (Normal(0.0, 1.0), LogNormalTau2(-2.0, 1.5)),
+]
+
+
+@pytest.mark.parametrize("mu_prior,tau_prior", PRIORS)
+def test_density_equals_the_priors_and_likelihood_up_to_a_constant(mu_prior, tau_prior):
+    dat = bm.datasets.load("bcg")
+    y, v = dat["yi"].to_numpy(float), dat["vi"].to_numpy(float)
+    spec = fast_spec(mu_prior, tau_prior, y, v)
+    assert spec is not None
+    rng = np.random.default_rng(3)
+    pts = np.column_stack([rng.normal(-0.5, 0.8, 12), rng.normal(-1.0, 1.0, 12)])
+    fast = np.array([_call(spec.buffer, p)[1] for p in pts])
+    ref = np.array([_numpy_logp(mu_prior, tau_prior, y, v, p) for p in pts])
+    diff = fast - ref  # normalising constants only
+    np.testing.assert_allclose(diff, diff[0], rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("mu_prior,tau_prior", PRIORS)
+def test_gradient_equals_finite_differences(mu_prior, tau_prior):
+    dat = bm.datasets.load("normand1999")
+    y, v = dat["yi"].to_numpy(float), dat["vi"].to_numpy(float)
+    spec = fast_spec(mu_prior, tau_prior, y, v)
+    for x in ([-10.0, 1.5], [-3.0, 2.5], [0.5, -0.5]):
+        x = np.array(x)
+        code, _, g = _call(spec.buffer, x)
+        assert code == 0
+        h = 1e-6
+        num = [(_call(spec.buffer, x + h * e)[1] - _call(spec.buffer, x - h * e)[1]) / (2 * h)
+               for e in np.eye(2)]
+        np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-6)
+
+
+def test_uncovered_priors_fall_back_to_the_pymc_graph():
+    dat = bm.datasets.load("bcg")
+    y, v = dat["yi"].to_numpy(float), dat["vi"].to_numpy(float)
+    assert fast_spec(Normal(0, 1), Uniform(0.0, 10.0), y, v) is None  # interval transform
+    m = bm.RandomEffects(dat, parameterization="noncentered")
+    assert m._fast_spec() is None
+    assert bm.RandomEffects(dat)._fast_spec() is not None
+
+
+def test_a_new_process_loads_the_machine_code_from_disk():
+    # importing compiled (and cached) it in this process; a fresh interpreter must hit the
+    # cache instead of compiling again
+    code = ("import bayesma.bayes.fast_density as fd; "
+            "print(fd.logp_re.cache_hits, fd.expand_re.cache_hits)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split() == ["1", "1"], out.stdout + out.stderr
+
+
+@pytest.mark.slow
+def test_fast_and_compiled_paths_sample_the_same_posterior(monkeypatch):
+    import arviz as az
+
+    dat = bm.datasets.load("bcg")
+    exact = bm.exact_posterior(dat)
+    kw = dict(draws=1500, tune=1000, chains=4, random_seed=7, progressbar=False)
+    fast = bm.RandomEffects(dat).fit(**kw)
+    again = bm.RandomEffects(dat).fit(**kw)
+    np.testing.assert_array_equal(fast.posterior["mu"].values,
+                                  again.posterior["mu"].values)  # seeded: same draws
+    monkeypatch.setenv(ENV_SWITCH, "0")
+    compiled = bm.RandomEffects(dat).fit(**kw)
+    assert not np.array_equal(fast.posterior["mu"].values, compiled.posterior["mu"].values)
+    for fit in (fast, compiled):
+        assert fit.divergences == 0
+        for p in ("mu", "tau"):
+            x = fit.posterior[p]
+            z_mean = (fit.mean(p) - exact.mean(p)) / float(az.mcse(x, method="mean"))
+            z_sd = (fit.sd(p) - exact.sd(p)) / float(az.mcse(x, method="sd"))
+            assert abs(z_mean) < 4 and abs(z_sd) < 4, (p, z_mean, z_sd)
