@@ -65,6 +65,7 @@ def _brute_force(y, v, mu_prior, tau_prior) -> dict[str, float]:
     return out
 
 
+@pytest.mark.slow  # scipy dblquad at epsrel 1e-10: minutes on a loaded 2-core machine
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_log_ml_equals_brute_force_integration(case):
     name, measure, mp, tp = case
