@@ -93,9 +93,49 @@ _LAZY: dict[str, str] = {
     # --- end G
     # --- helper H (integration: spec, pipeline, report, forest)
     # --- end H
+    # === session 19 ===
+    # --- helper A (issue 12: RoBMA)
+    "RoBMAResult": "bayesma.bayes.averaging",
+    # --- end A
+    # --- helper B (issue 12: bias extras)
+    "bma_sensitivity": "bayesma.sensitivity",
+    "averaged_posterior_plot": "bayesma.plots",
+    "weightfunction_plot": "bayesma.plots",
+    "bma_sensitivity_plot": "bayesma.plots",
+    # --- end B
+    # --- helper C (issue 11: Multivariate)
+    "MultilevelPosterior": "bayesma.bayes.multilevel",
+    # --- end C
+    # --- helper F (issue 15: batch engines)
+    "batch_rma": "bayesma.batch",
+    "batch_exact": "bayesma.batch",
+    "batch_from_arrays": "bayesma.batch",
+    "batch_fit": "bayesma.batch",
+    # --- end F
+    # --- helper G (issue 15: simulation, coverage, empirical priors)
+    "simulate": "bayesma.simulation",
+    "simulate_binomial": "bayesma.simulation",
+    "coverage_study": "bayesma.simulation",
+    "coverage_plot": "bayesma.plots",
+    "empirical_prior": "bayesma.simulation",
+    "empirical_prior_fit": "bayesma.simulation",
+    # --- end G
+    # --- helper H (issue 14: RevMan)
+    "read_revman": "bayesma.revman",
+    "RevManReview": "bayesma.revman",
+    "RevManResult": "bayesma.revman",
+    "write_revman_csv": "bayesma.revman",
+    # --- end H
+    # --- helper I (issue 14: review figures and tables)
+    "rob_plot": "bayesma.plots",
+    "prisma_flow": "bayesma.plots",
+    "summary_of_findings": "bayesma.grade",
+    "export_table": "bayesma.export",
+    # --- end I
 }
 _SUBMODULES = {
     "priors", "datasets", "errors", "data", "classical", "bayes", "plots", "spec", "sensitivity",
+    "batch", "simulation", "revman", "grade", "export",
 }
 
 __all__ = sorted([*_LAZY, *_SUBMODULES, "__version__"])

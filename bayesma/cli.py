@@ -233,7 +233,9 @@ def escalc(
     yi: _Col = None, vi: _Col = None, sei: _Col = None,
     slab: Annotated[str | None, typer.Option(help="Column of study labels (for messages).")
                     ] = None,
-    add: Annotated[float, typer.Option(help="Added to 2x2 tables chosen by --to.")] = 0.5,
+    add: Annotated[float | None, typer.Option(
+        help="Added to the counts chosen by --to (default: metafor's, 1/2, or 0 for AS, "
+             "PHI, RTET, PAS, PFT, IRS, IRFT, IRSD).")] = None,
     to: Annotated[str, typer.Option(help="only0, all, if0all or none.")] = "only0",
     drop00: Annotated[bool, typer.Option(help="NaN for tables without events in both "
                                          "groups.")] = False,

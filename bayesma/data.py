@@ -21,6 +21,7 @@ __all__ = [
     "MAX_ABS_EFFECT",
     "VARIANCE_RANGE",
     "check_effect_range",
+    "column_values",
     "describe_rows",
     "effect_arrays",
     "find_label_column",
@@ -70,6 +71,21 @@ def require_columns(df: pd.DataFrame, columns: Sequence[str], *, what: str = "")
             "rename or remove the duplicates",
             column=dup[0],
         )
+
+
+def column_values(df: pd.DataFrame, column: Hashable):
+    """The values of ``df[column]`` (a numpy or pandas extension array), not a Series.
+
+    ``df[column]`` builds a Series and deep-copies the table's ``attrs`` into it (tens of
+    microseconds per column for a dataset with a citation); reading the column's array
+    skips that. The column must exist and be unique (:func:`require_columns`). The
+    array may share memory with ``df``: copy it before changing it.
+    """
+    loc = df.columns.get_loc(column)
+    getter = getattr(df, "_get_column_array", None)  # pandas >= 1.4; else via a Series
+    if isinstance(loc, int) and getter is not None:
+        return getter(loc)
+    return df[column].array
 
 
 def find_label_column(df: pd.DataFrame, slab: str | None = None) -> str | None:
@@ -148,8 +164,14 @@ def numeric_column(
         Naming the column and the first offending rows.
     """
     require_columns(df, [column], what=what)
-    s = df[column]
     role = f" ({what})" if what else ""
+    values = column_values(df, column)
+    if isinstance(values, np.ndarray) and values.dtype.kind in "fiu":
+        # plain numeric column: no Series needed (same checks and messages as below)
+        return _checked_numbers(df, column, values.astype(float), role=role,
+                                allow_nan=allow_nan, positive=positive,
+                                nonnegative=nonnegative, integer=integer, slab=slab)
+    s = df[column]
     if isinstance(s.dtype, pd.CategoricalDtype):
         s = s.astype(object)
     if (
@@ -184,6 +206,14 @@ def numeric_column(
         x = s.to_numpy(dtype=float, na_value=np.nan)
     except (TypeError, ValueError) as exc:
         raise DataError(f"column {column!r}{role} must be numeric ({exc})", column=column) from exc
+    return _checked_numbers(df, column, x, role=role, allow_nan=allow_nan, positive=positive,
+                            nonnegative=nonnegative, integer=integer, slab=slab)
+
+
+def _checked_numbers(df: pd.DataFrame, column: str, x: np.ndarray, *, role: str,
+                     allow_nan: bool, positive: bool, nonnegative: bool, integer: bool,
+                     slab: str | None) -> np.ndarray:
+    """The value checks of :func:`numeric_column` on the float array ``x``."""
     nan = np.isnan(x)
     if nan.any() and not allow_nan:
         bad = df.index[nan]
@@ -278,6 +308,10 @@ def check_effect_range(
         Naming the column and the first offending rows, with a hint to rescale.
     """
     lo, hi = VARIANCE_RANGE
+    if y.size and v.size and (
+        np.abs(y).max() <= MAX_ABS_EFFECT and lo <= v.min() and v.max() <= hi
+    ):
+        return  # all in range (NaN compares False and takes the full check below)
     checks = (
         (yi, np.abs(y) > MAX_ABS_EFFECT, y,
          f"is too large in magnitude (|yi| > {MAX_ABS_EFFECT:g}) to compute with"),
@@ -353,8 +387,16 @@ def study_labels(df: pd.DataFrame, slab: str | None = None) -> list[str]:
     can serve as an ArviZ coordinate.
     """
     col = find_label_column(df, slab)
-    raw = df[col] if col is not None else pd.Series(df.index, index=df.index)
-    labels = ["" if pd.isna(v) else str(v) for v in raw]
+    raw = column_values(df, col) if col is not None else None
+    if isinstance(raw, np.ndarray) and raw.dtype.kind in "iubfO" or (
+        raw is not None and isinstance(raw.dtype, pd.StringDtype)
+    ):
+        # numbers, objects and strings read without a Series (same labels as below)
+        missing = pd.isna(raw).tolist()
+        labels = ["" if na else str(v) for v, na in zip(raw.tolist(), missing, strict=True)]
+    else:
+        raw = df[col] if col is not None else pd.Series(df.index, index=df.index)
+        labels = ["" if pd.isna(v) else str(v) for v in raw]
     labels = [lab if lab else f"Study {i + 1}" for i, lab in enumerate(labels)]
     seen: dict[str, int] = {}
     out = []

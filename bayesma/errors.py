@@ -75,3 +75,11 @@ class NonIntegerCountWarning(BayesmaWarning):
     The message names the column and the rows, so a data-entry error (a mean typed into
     a count column) is seen rather than silently analysed.
     """
+
+
+class SmallKWarning(BayesmaWarning):
+    """Wald-type (``test="z"``) inference with fewer than 5 studies.
+
+    Normal-theory intervals ignore the uncertainty of tau² and undercover badly with few
+    studies; ``test="knha"`` or a Bayesian analysis (``bm.exact_posterior``) is advised.
+    """

@@ -42,11 +42,11 @@ MAX_LINES = 500
 #: the CLI: only the CLI may import it.
 LAYERS: dict[str, int] = {
     "errors": 0, "data": 0, "measures": 0, "formatting": 0, "tails": 0, "expressions": 0,
-    "datasets": 0, "transforms": 0,
+    "datasets": 0, "transforms": 0, "export": 0, "parallel": 0,
     "effect_sizes": 1,
     "classical": 2, "priors": 2,
     "bayes": 3,
-    "sensitivity": 4,
+    "sensitivity": 4, "batch": 4, "simulation": 4, "revman": 4, "grade": 4,
     "plots": 5,
     "spec": 6,
     "pipeline": 7,
@@ -260,7 +260,7 @@ HEAVY_LIBS = {
 #: Further modules that may be imported inside a function because they are slow to import
 #: and only some calls need them (``import bayesma; bm.rma`` must stay light, issue 16).
 DEFERRABLE = ("scipy.optimize", "scipy.stats", "scipy.integrate", "scipy.interpolate",
-              "formulaic")
+              "formulaic", "docx", "dask", "distributed", "statsmodels")
 
 
 def deferrable(target: str) -> bool:

@@ -23,6 +23,9 @@ RUN_IN_TEST_REPORT = {"bcg_latitude"}
 #: R's references) in test_pipeline_extensions.py
 RUN_IN_TEST_PIPELINE_EXTENSIONS = {"konstantopoulos2011_multilevel", "rve_corrdat",
                                    "bias_hackshaw1998", "yusuf1985_pooling"}
+#: MCMC specs run (with few draws) by the tests of their model, file relative to tests/
+RUN_IN_MODEL_TESTS = {"berkey1998_multivariate": "bayes/test_multivariate_model.py",
+                      "review_sore_throat": "test_review_outputs.py"}
 #: public functions an example needs that are built in parallel (issues 11-13)
 NEEDS = {"publication_bias_smoking": ("pet_peese", "selmodel", "selection_plot", "bma",
                                       "averaged_posterior_plot", "conv_wald")}
@@ -37,10 +40,14 @@ def test_every_shipped_spec_is_run_somewhere():
         for stem in stems:
             assert f'run_spec(MODELS / "{stem}.toml", out=' in text, stem
         assert stems <= {p.stem for p in SPECS}
+    for stem, name in RUN_IN_MODEL_TESTS.items():
+        assert f'"{stem}.toml"' in (Path(__file__).parent / name).read_text(), stem
+        assert stem in {p.stem for p in SPECS}
 
 
 @pytest.mark.parametrize("path", [p for p in SPECS if p.stem not in (
-    RUN_IN_TEST_REPORT | RUN_IN_TEST_PIPELINE_EXTENSIONS)], ids=lambda p: p.stem)
+    RUN_IN_TEST_REPORT | RUN_IN_TEST_PIPELINE_EXTENSIONS | set(RUN_IN_MODEL_TESTS))],
+    ids=lambda p: p.stem)
 def test_shipped_spec_exact(path, tmp_path):
     result = run_spec(path, out=tmp_path)
     sp = result.spec

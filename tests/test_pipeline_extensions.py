@@ -12,17 +12,11 @@ import numpy as np
 import pytest
 
 import bayesma as bm
+from bayesma.report.text import fmt_bf as bm_fmt_bf
 from bayesma.spec import parse_spec, run_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
-#: publication-bias engines built in parallel (issue 12): their tests run once they exist
-BIAS_ENGINES = all(hasattr(bm, n) for n in ("pet_peese", "selection_plot",
-                                            "averaged_posterior_plot"))
-needs_bias_engines = pytest.mark.skipif(not BIAS_ENGINES, reason="bm.pet_peese / "
-                                        "bm.selection_plot / bm.averaged_posterior_plot "
-                                        "not available yet")
-
 
 # ------------------------------------------------------------------ three-level model
 @pytest.fixture(scope="module")
@@ -92,6 +86,8 @@ def test_multilevel_with_moderators_and_within_study_correlation():
 # ------------------------------------------------------------------ publication bias
 @pytest.fixture(scope="module")
 def bias(tmp_path_factory):
+    # the one run of the publication-bias spec (RoBMA's 36 models included) shared by
+    # every bias test below
     out = tmp_path_factory.mktemp("bias")
     return run_spec(MODELS / "bias_hackshaw1998.toml", out=out), out
 
@@ -106,7 +102,6 @@ def test_conversion_from_confidence_intervals(bias):
     assert o.data.attrs.get("conversions") is not None
 
 
-@needs_bias_engines
 def test_bias_models_equal_the_public_api(bias):
     result, _ = bias
     res = result.outcomes[0]
@@ -122,19 +117,62 @@ def test_bias_models_equal_the_public_api(bias):
     ba = bm.bma(o.data, yi="yi", vi="vi", mu_prior=o.priors["mu"], tau_prior=o.priors["tau"])
     assert res.bias["bma"].bf_effect == pytest.approx(ba.bf_effect, rel=1e-10)
     assert res.bias["egger"].pval == pytest.approx(bm.regtest(c).pval, rel=1e-12)
+    # RoBMA on the same data and measure: its four no-bias models are bm.bma's models
+    # under RoBMA's default priors (exact marginal likelihoods)
+    rb = res.bias["robma"]
+    assert rb.measure == "OR" and rb.k == 37
+    default = bm.bma(o.data, yi="yi", vi="vi", measure="OR")
+    none = rb.models[rb.models["bias"] == "none"]
+    got = {(bool(e), bool(h)): v for e, h, v in zip(none["effect"], none["heterogeneity"],
+                                                    none["log_ml"], strict=True)}
+    for (e, h), name in {(False, False): "fixed_H0", (True, False): "fixed_H1",
+                         (False, True): "random_H0", (True, True): "random_H1"}.items():
+        assert got[(e, h)] == pytest.approx(default.log_ml[name], rel=1e-10)
+    assert rb.components["post_prob"]["bias"] == pytest.approx(
+        rb.models.loc[rb.models["bias"] != "none", "post_prob"].sum(), rel=1e-12)
 
 
-@needs_bias_engines
 def test_bias_report(bias):
     result, out = bias
     notes = result.outcomes[0].notes
     assert not [n for n in notes if "not drawn" in n or "not computed" in n], notes
     html = (out / "report.html").read_text()
     for text in ("Publication bias", "Selection models", "stepfun", "PET-PEESE",
-                 "Inclusion BF: effect", "Converted inputs", "Egger"):
+                 "Inclusion BF: effect", "Converted inputs", "Egger",
+                 "Adjusted estimates side by side", "RoBMA-PSMA (bias-adjusted model averaging)",
+                 "Robust Bayesian model averaging", "Publication bias</td>",
+                 "most probable models", "PEESE (yi on variance)"):
         assert text in html, text
-    for f in ("funnel.png", "selection.png", "averaged_mu.png"):
+    for f in ("funnel.png", "selection.png", "averaged_mu.png", "weightfunction.png"):
         assert (out / f).exists(), f
+    rb = result.outcomes[0].bias["robma"]
+    # the bias BF in the side-by-side table is the RoBMA result's
+    assert f"BF bias = {bm_fmt_bf(rb.bf_bias)}" in html
+
+
+def test_robma_figures_from_the_pipeline_fit(bias):
+    # the RoBMA result of the shared run, drawn by the public plots (structure only)
+    result, _ = bias
+    rb = result.outcomes[0].bias["robma"]
+    fig = bm.averaged_posterior_plot(rb, "mu")
+    ax, ax2 = fig.axes
+    spike = next(ln for ln in ax2.get_lines() if ln.get_gid() == "posterior_spike")
+    assert spike.get_ydata()[1] == pytest.approx(rb.prob_zero("mu"), rel=1e-12)
+    prior = next(ln for ln in ax2.get_lines() if ln.get_gid() == "prior_spike")
+    assert prior.get_ydata()[1] == pytest.approx(1 - rb.components.loc["effect",
+                                                                       "prior_prob"])
+    dens = next(ln for ln in ax.get_lines() if ln.get_gid() == "posterior_density")
+    area = np.trapezoid(dens.get_ydata(), dens.get_xdata())
+    assert area == pytest.approx(1 - rb.prob_zero("mu"), abs=0.02)  # kernel density
+    wf = rb.weightfunction()
+    fig = bm.weightfunction_plot(rb)
+    line = next(ln for ln in fig.axes[0].get_lines() if ln.get_gid() == "weight")
+    np.testing.assert_allclose(line.get_ydata(), wf["mean"], rtol=1e-12)
+    fig = bm.weightfunction_plot(rb, conditional=True)
+    line = next(ln for ln in fig.axes[0].get_lines() if ln.get_gid() == "weight")
+    np.testing.assert_allclose(line.get_ydata(), rb.weightfunction(conditional=True)["mean"],
+                               rtol=1e-12)
+    assert "weight-function models only" in fig.axes[0].get_title()
 
 
 # ------------------------------------------------------------------ count data

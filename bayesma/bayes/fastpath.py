@@ -1,4 +1,4 @@
-"""A disk-cached log density for the marginal random-effects model (no compile per process).
+"""Disk-cached log densities of the marginal random-effects and meta-regression models.
 
 nutpie compiles a PyMC model into numba machine code that lives only as long as the
 process: every new process (a CLI run, a notebook restart, a worker) pays 3-6 s before
@@ -23,6 +23,11 @@ Cauchy or flat. Normalising constants are dropped, so the ``logp`` sample statis
 differs from PyMC's by a constant; the posterior is the same (tested against the exact
 engine in ``tests/bayes/test_fastpath.py``).
 
+:class:`bayesma.bayes.models.MetaRegression` (marginal) has one too: the same with
+``y_i ~ N(x_i' b, v_i + tau²)`` in the coordinates ``(b, log tau)``, each coefficient
+with its Normal, Student t, Cauchy or flat prior (:func:`fast_spec_regression`); its
+posterior variables are ``beta`` (the sampled, centred coefficients) and ``tau``.
+
 The sampler is nutpie's, driven through its compiled-model interface (the same entry
 points :func:`nutpie.compile_pymc_model` returns). :func:`available` says whether this
 nutpie has them; otherwise, or for any model it does not cover, the fit compiles the
@@ -43,7 +48,7 @@ import numpy as np
 from bayesma.priors import KERNEL_DEFAULTS, Prior
 
 __all__ = ["ENV_SWITCH", "FastSpec", "available", "fast_path_enabled", "fast_spec",
-           "load_functions", "sample_fast"]
+           "fast_spec_regression", "load_functions", "sample_fast"]
 
 #: Environment variable that switches the fast path off (``BAYESMA_FAST_DENSITY=0``): every
 #: model is then compiled from its PyMC graph, as before.
@@ -58,11 +63,22 @@ HEAD = 5
 
 @dataclass(frozen=True)
 class FastSpec:
-    """What the fast density needs: the data buffer and the starting point's centre."""
+    """What the fast density needs: the data buffer and the starting point's centre.
+
+    ``kind`` names the density (``"re"``: random effects, ``"mr"``: meta-regression);
+    ``names`` and ``shapes`` are the posterior variables it expands to.
+    """
 
     buffer: np.ndarray
-    init: tuple[float, float]
+    init: tuple[float, ...]
     names: tuple[str, ...] = field(default=("mu", "tau"))
+    shapes: tuple[tuple[int, ...], ...] = field(default=((), ()))
+    kind: str = "re"
+
+    @property
+    def n_dim(self) -> int:
+        """Dimension of the sampler's space."""
+        return len(self.init)
 
 
 def _mu_code(prior: Prior) -> tuple[int, tuple[float, float, float]] | None:
@@ -100,6 +116,33 @@ def fast_spec(mu_prior: Prior, tau_prior: Prior, yi: np.ndarray, vi: np.ndarray,
                                                 math.log(t0)))
 
 
+def fast_spec_regression(priors: list[Prior], tau_prior: Prior, yi: np.ndarray,
+                         vi: np.ndarray, X: np.ndarray) -> FastSpec | None:
+    """The fast density's inputs for a marginal meta-regression ``y ~ N(X b, v + tau²)``
+    (``priors``: one per column of ``X``), or None when a prior is not covered."""
+    codes = [_mu_code(pr) for pr in priors]
+    kern = tau_prior.kernel_coefficients() if tau_prior.data_free else None
+    if (any(c is None for c in codes) or kern is None or kern["lo"] > 0
+            or math.isfinite(kern["hi"])):
+        return None
+    y = np.asarray(yi, dtype=float)
+    v = np.asarray(vi, dtype=float)
+    Xm = np.asarray(X, dtype=float)
+    k, p = Xm.shape
+    if p != len(priors) or y.size != k:
+        return None
+    block = [float(x) for code, hyper in codes for x in (code, *hyper)]
+    buf = np.concatenate([[float(k), float(p)], [float(kern[n]) for n in KERNEL_DEFAULTS],
+                          block, y, v, Xm.ravel()])
+    t0 = max(float(tau_prior.scale or 0.5), 1e-3)
+    # the start: each prior's location (a flat intercept: the mean effect, a flat slope: 0)
+    ones = np.all(Xm == 1.0, axis=0)
+    init = [a if code != 3 else (float(np.mean(y)) if ones[j] else 0.0)
+            for j, (code, (a, _, _)) in enumerate(codes)]
+    return FastSpec(np.ascontiguousarray(buf), (*init, math.log(t0)), ("beta", "tau"),
+                    ((p,), ()), "mr")
+
+
 def load_functions() -> tuple[Any, float]:
     """The module holding the compiled log density and expansion (loaded from numba's
     disk cache after the first process), and the seconds it took in this process."""
@@ -133,35 +176,49 @@ def _model_class():
     class FastModel(CompiledModel):
         """A nutpie compiled model whose logp/expand are bayesma's cached cfuncs."""
 
-        buffer: np.ndarray
-        init: tuple[float, float]
+        spec: FastSpec
         funcs: Any
 
         @property
         def n_dim(self) -> int:
-            return 2
+            return self.spec.n_dim
 
         @property
         def shapes(self) -> dict[str, tuple[int, ...]]:
-            return {"mu": (), "tau": ()}
+            return dict(zip(self.spec.names, self.spec.shapes, strict=True))
 
         @property
         def coords(self) -> dict:
-            return {}
+            return {d: [str(i) for i in range(n)] for d, n in self._dim_sizes().items()}
+
+        def _var_dims(self) -> dict[str, list[str]]:
+            # vector variables get dimensions named as nutpie names them (beta_dim_0)
+            return {name: [f"{name}_dim_{i}" for i in range(len(shape))]
+                    for name, shape in zip(self.spec.names, self.spec.shapes, strict=True)
+                    if shape}
+
+        def _dim_sizes(self) -> dict[str, int]:
+            return {f"{name}_dim_{i}": n
+                    for name, shape in zip(self.spec.names, self.spec.shapes, strict=True)
+                    for i, n in enumerate(shape)}
 
         def _init_point(self, seed: int) -> np.ndarray:
             # PyMC/nutpie's default: the start point jittered by U(-1, 1)
             rng = np.random.default_rng(seed)
-            return np.array(self.init) + rng.uniform(-1.0, 1.0, 2)
+            return np.array(self.spec.init) + rng.uniform(-1.0, 1.0, self.spec.n_dim)
 
         def _make_model(self, init_mean):
-            expand = _lib.ExpandFunc(2, 2, self.funcs.expand_re.address,
-                                     self.buffer.ctypes.data, self)
-            logp = _lib.LogpFunc(self.funcs.logp_re.address, self.buffer.ctypes.data, self)
+            n, buf, kind = self.spec.n_dim, self.spec.buffer, self.spec.kind
+            expand = _lib.ExpandFunc(n, n, getattr(self.funcs, f"expand_{kind}").address,
+                                     buf.ctypes.data, self)
+            logp = _lib.LogpFunc(getattr(self.funcs, f"logp_{kind}").address,
+                                 buf.ctypes.data, self)
+            names = list(self.spec.names)
             variables = _lib.PyVariable.new_variables(
-                ["mu", "tau"], ["float64", "float64"], [(), ()], {}, {})
-            return _lib.PyMcModel(logp, expand, variables, 2, {}, {}, self._init_point,
-                                  None)
+                names, ["float64"] * len(names), list(self.spec.shapes), self._dim_sizes(),
+                self._var_dims())
+            return _lib.PyMcModel(logp, expand, variables, n, self._dim_sizes(), self.coords,
+                                  self._init_point, None)
 
         def _make_sampler(self, settings, init_mean, cores, progress_type, extra_callback,
                           extra_callback_rate, store):
@@ -183,5 +240,5 @@ def sample_fast(spec: FastSpec, **sample_kwargs: Any) -> tuple[Any, float, bool]
     cached = "bayesma.bayes.fast_density" in sys.modules
     funcs, seconds = load_functions()
     seconds = 0.0 if cached else seconds  # nothing loaded: already in this process
-    model = _model_class()(dims={}, buffer=spec.buffer, init=spec.init, funcs=funcs)
+    model = _model_class()(dims={}, spec=spec, funcs=funcs)
     return nutpie.sample(model, **sample_kwargs), seconds, cached

@@ -10,12 +10,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayesma.bayes.multilevel import multilevel_twin
 from bayesma.classical.confint import typical_variance
 from bayesma.classical.rma import rma
 from bayesma.errors import BayesmaError
 
-__all__ = ["classical_twin", "typical_variances", "derived_array", "design_rows", "summary_rows",
-           "subsample_tree",
+__all__ = ["classical_twin", "binomial_twin", "typical_variances", "derived_array",
+           "design_rows", "summary_rows", "subsample_tree",
            "predict_from_draws", "DERIVED"]
 
 #: quantities computed from tau (not stored in the posterior group)
@@ -25,12 +26,23 @@ DERIVED = ("tau2", "i2", "h2")
 def classical_twin(model: Any, model_name: str, method: str, test: str) -> Any:
     """The classical fit of the same model and data.
 
-    RandomEffects, RobustRandomEffects: ``rma(method, test)``; MetaRegression: with the
+    BinomialNormal: :func:`binomial_twin` (``rma_glmm``, UM.FS; ``method``/``test`` do not
+    apply). RandomEffects, RobustRandomEffects: ``rma(method, test)``; MetaRegression: with the
     same ``mods``; CommonEffect: ``method="EE"`` (``test="z"`` in place of knha, a
     random-effects device); Subgroups with a shared tau: ``mods="~ 0 + C(by)"``; with a
-    tau per level: a dict ``{level: RMAResult or None}`` of separate fits.
+    tau per level: a dict ``{level: RMAResult or None}`` of separate fits; Multilevel:
+    ``rma_mv`` with CR2 (:func:`~bayesma.bayes.multilevel.multilevel_twin`; ``test`` is
+    ignored), and a model with a ``classical_twin(method=)`` method (Multivariate) its own.
     """
     m = model
+    if model_name == "BinomialNormal":
+        return binomial_twin(model)
+    if model_name == "Multilevel":  # rma_mv (REML or ML) with CR2, as MultilevelFit
+        meth = str(method).upper()
+        return multilevel_twin(m.ml, method=meth if meth in ("REML", "ML") else "REML")
+    if hasattr(m, "classical_twin"):  # a model that knows its twin (Multivariate)
+        meth = str(method).upper()
+        return m.classical_twin(method=meth if meth in ("REML", "ML") else "REML")
     kw: dict[str, Any] = {"yi": m.yi_name, "vi": m.vi_name, "sei": m.sei_name,
                           "slab": m.slab, "measure": m.measure, "test": test,
                           "method": method}
@@ -53,6 +65,14 @@ def classical_twin(model: Any, model_name: str, method: str, test: str) -> Any:
         by = m.by if m.by.isidentifier() else f"`{m.by}`"
         return rma(m.data, mods=f"~ 0 + C({by})", **kw)
     return rma(m.data, **kw)
+
+
+def binomial_twin(model: Any) -> Any:
+    """BinomialNormal's twin: metafor's ``rma.glmm`` (UM.FS, the same counts and measure),
+    not an inverse-variance rma of the continuity-corrected log odds ratios."""
+    from bayesma.bayes.glmm_twin import glmm_twin  # loads scipy.optimize
+
+    return glmm_twin(model)
 
 
 def typical_variances(model: Any, model_name: str) -> np.ndarray:
@@ -145,7 +165,8 @@ def predict_from_draws(mean_draws: np.ndarray, tau: np.ndarray, prob: float,
 def summary_rows(posterior: Any, index: Callable[[str], pd.Index | None]
                  ) -> list[tuple[str, str]]:
     """(row label, param) pairs of a fit's summary, in ``ExactPosterior.summary`` order:
-    mu (or every coefficient without intercept), tau, tau2, i2, theta_new, the slopes,
+    mu (or every coefficient without intercept), tau, tau2, i2, rho (between-outcome
+    correlations), theta_new, the slopes,
     mu_centered, nu, theta[study]; ``index(name)`` gives a vector parameter's labels."""
     rows: list[tuple[str, str]] = []
 
@@ -162,7 +183,7 @@ def summary_rows(posterior: Any, index: Callable[[str], pd.Index | None]
     add("mu")
     if "mu" not in posterior:  # meta-regression without intercept
         add("beta")
-    for name in ("tau", "tau2", "i2", "theta_new"):
+    for name in ("tau", "tau2", "i2", "rho", "theta_new"):
         add(name)
     if "mu" in posterior and "beta" in posterior:
         add("beta", skip=[str(posterior["term"].values[0])])

@@ -14,10 +14,10 @@ so that plots and reports read them instead of computing them.
 
 For independent levels the difference ``D = mu_a - mu_b`` has
 
-    P(D <= d) = ∫ f_b(x) F_a(x + d) dx,
+    P(D <= d) = sum_{g,h} w_a,g w_b,h Phi((d - M_a,g + M_b,h) / sqrt(S_a,g² + S_b,h²)),
 
-evaluated by quadrature on the exact marginal densities (f_b) and distribution functions
-(F_a) of the two levels; its mean and SD are exact (``E mu_a - E mu_b``,
+a Normal mixture over pairs of tau nodes, since each level's mu is a Normal mixture over
+its own tau nodes; its mean and SD are exact (``E mu_a - E mu_b``,
 ``sqrt(sd_a² + sd_b²)``).
 """
 
@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
 
 from bayesma.bayes.exact import ExactPosterior, exact_posterior
+from bayesma.bayes.exact.mixture import mixture_cdf_pdf, mixture_quantile
 from bayesma.classical.subgroup import SubgroupResult, subgroup
 from bayesma.data import effect_arrays, find_label_column, require_columns
 from bayesma.errors import BayesmaError, DataError
@@ -62,37 +62,40 @@ class LevelDifference:
     _post_a: ExactPosterior = field(repr=False)
     _post_b: ExactPosterior = field(repr=False)
 
-    def _grid(self) -> tuple[np.ndarray, np.ndarray]:
-        """Quadrature nodes over mu_b and the density there (trapezoid weights folded in)."""
-        pb = self._post_b
-        lo, hi = (float(v) for v in pb.quantile("mu", np.array([1e-8, 1 - 1e-8])))
-        x = np.linspace(lo, hi, 4001)
-        f = np.asarray(pb.pdf("mu", x), dtype=float)
-        w = f * np.gradient(x)
-        w[[0, -1]] *= 0.5
-        return x, w / w.sum()
+    def _mixture(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Normal-mixture form ``(M, S, w)`` of the difference, one row.
+
+        Given the tau nodes ``g`` of level a and ``h`` of level b, mu_a and mu_b are
+        independent Normals (Röver 2020, sec. 2.4), so ``mu_a - mu_b`` is the mixture of
+        ``N(M_a,g - M_b,h, S_a,g² + S_b,h²)`` with weights ``w_a,g w_b,h``: exact, no grid.
+        Components with weight below 1e-18 of the largest are left out (their total mass
+        is below 1e-13).
+        """
+        ma, sa, wa = self._post_a.mu_mixture()
+        mb, sb, wb = self._post_b.mu_mixture()
+        w = np.outer(wa, wb)
+        keep = w > 1e-18 * w.max()
+        M = np.subtract.outer(ma, mb)[keep]
+        S = np.sqrt(np.add.outer(sa * sa, sb * sb))[keep]
+        w = w[keep]
+        return M[None, :], S[None, :], w / w.sum()
 
     def cdf(self, d: float) -> float:
-        """P(mu_a - mu_b <= d) = ∫ f_b(x) F_a(x + d) dx."""
-        x, w = self._grid()
-        return float(np.clip(np.sum(w * np.asarray(self._post_a.cdf("mu", x + d))), 0, 1))
+        """P(mu_a - mu_b <= d), exactly from the mixture of the two levels' mixtures."""
+        M, S, w = self._mixture()
+        F, _ = mixture_cdf_pdf(np.array([float(d)]), M, S, w)
+        return float(np.clip(F[0], 0.0, 1.0))
 
     def prob_greater(self, value: float = 0.0) -> float:
         """P(mu_a - mu_b > value)."""
         return 1.0 - self.cdf(value)
 
     def quantile(self, q: float) -> float:
-        """The q-quantile of the difference (root of the quadrature cdf)."""
+        """The q-quantile of the difference (safeguarded Newton on the exact mixture)."""
         if not 0 < q < 1:
             raise BayesmaError(f"q must be in (0, 1), got {q}")
-        x, w = self._grid()
-        pa = self._post_a
-
-        def g(d: float) -> float:
-            return float(np.sum(w * np.asarray(pa.cdf("mu", x + d)))) - q
-
-        lo, hi = self.mean - 12 * self.sd, self.mean + 12 * self.sd
-        return float(optimize.brentq(g, lo, hi, xtol=1e-10 * max(self.sd, 1e-12)))
+        M, S, w = self._mixture()
+        return float(mixture_quantile(np.array([float(q)]), M, S, w)[0])
 
     def median(self) -> float:
         """Posterior median of the difference."""

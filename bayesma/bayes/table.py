@@ -77,25 +77,29 @@ def posterior_table(post: Any, prob: float | None = None, *, theta: bool = True,
     prob = resolve_prob(prob, post.level)
     stats = post.summary_stats(prob, theta=theta)
     main = [r for r in stats.index if not str(r).startswith("P(")]
-    table = stats.loc[main].copy()
+    table = stats.loc[main] if len(main) < len(stats) else stats
     prow = _probability_rows(post, stats, main)
     if prow is not None:
-        table = pd.concat([table, prow.reindex(columns=table.columns)])
-    table.index.name = "param"
+        table = pd.concat([table, prow])
+    rows = list(table.index)
     res, label, error = _twin(post, classical, classical_test)
     cols = None
     if res is not None:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                cols = twin_columns(res, list(table.index), prob)
+                cols = twin_columns(res, rows, prob)
         except BayesmaError as exc:  # e.g. a level refit that the data do not allow
             error = str(exc)
-    for c in TWIN_COLUMNS:
-        table[c] = np.nan if cols is None else cols[c].reindex(table.index).to_numpy(float)
+    # the new columns are computed as arrays and joined once (each DataFrame
+    # column assignment costs more than the numbers in it)
+    extra = {c: np.full(len(rows), np.nan) if cols is None else cols[c].to_numpy(float)
+             for c in TWIN_COLUMNS}
     measure = get_measure(post.measure)
     if measure.log_scale:
-        table = _add_back_transformed(post, table, measure)
+        extra.update(_back_transformed(post, table, rows, extra, measure))
+    table = pd.concat([table, pd.DataFrame(extra, index=table.index)], axis=1)
+    table.index.name = "param"
     table.attrs.update(stats.attrs)
     table.attrs.update(prob=prob, classical=label)
     if error:
@@ -108,6 +112,8 @@ def _base(label: str) -> str:
 
 
 def _probability_rows(post: Any, stats: pd.DataFrame, main: list[str]) -> pd.DataFrame | None:
+    """``P(x > 0)``, ``P(x < 0)`` rows (the engine's, else from ``prob_less``), with the
+    columns of ``stats`` (NaN except ``mean`` for computed rows)."""
     recs, index = [], []
     for lab in main:
         if _base(lab) not in PROB_PARAMS:
@@ -115,18 +121,21 @@ def _probability_rows(post: Any, stats: pd.DataFrame, main: list[str]) -> pd.Dat
         names = (f"P({lab} > 0)", f"P({lab} < 0)")
         if all(n in stats.index for n in names):
             for n in names:
-                recs.append(stats.loc[n])
+                recs.append(stats.loc[n].to_dict())
                 index.append(n)
             continue
         p_less = float(post.prob_less(lab, 0.0))
         for n, val in zip(names, (1.0 - p_less, p_less), strict=True):
-            recs.append(pd.Series({"mean": val}))
+            recs.append({"mean": val})
             index.append(n)
     if not recs:
         return None
-    out = pd.DataFrame(recs)
-    out.index = pd.Index(index)
-    return out.astype(float)
+    values = np.full((len(recs), len(stats.columns)), np.nan)
+    for i, rec in enumerate(recs):
+        for j, c in enumerate(stats.columns):
+            if c in rec:
+                values[i, j] = rec[c]
+    return pd.DataFrame(values, index=pd.Index(index), columns=stats.columns)
 
 
 def _twin(post: Any, classical: Any, test: str | None) -> tuple[Any, str, str]:
@@ -148,7 +157,9 @@ def _twin(post: Any, classical: Any, test: str | None) -> tuple[Any, str, str]:
         (r for r in res.values() if r is not None), None)
     if first is None:
         return None, "", ""
-    if classical is True or isinstance(res, dict):
+    if getattr(first, "twin_label", None):  # a twin that is not an rma (BinomialNormal)
+        label = first.twin_label
+    elif classical is True or isinstance(res, dict):
         label = f"{first.method} ({first.test})"
     else:
         label = f"{classical} ({test or 'knha'})"
@@ -176,6 +187,9 @@ def twin_columns(res: Any, rows: list[str], prob: float) -> pd.DataFrame:
         if r is None:
             continue
         r = twin_at_level(r, prob)
+        if hasattr(r, "table_rows"):  # a twin that labels its rows itself (Multivariate)
+            out.update(r.table_rows(rows))
+            continue
         suffix = "" if lv is None else f"[{lv}]"
         if lv is not None:
             out[f"mu{suffix}"] = (r.estimate, r.ci_low, r.ci_high)
@@ -200,9 +214,11 @@ def _coefficient_rows(r: Any, rows: list[str], prob: float, out: dict) -> None:
         for lab, (_, row) in zip(mu_levels, pred.iterrows(), strict=True):
             out["theta_new" + lab[2:]] = (row["pred"], row["pi_low"], row["pi_high"])
         return
-    for term, row in coef.iterrows():
+    for term, est, lo, hi in zip(coef.index, coef["estimate"].to_numpy(),
+                                 coef["ci_low"].to_numpy(), coef["ci_high"].to_numpy(),
+                                 strict=True):
         lab = "mu" if term == "intrcpt" else f"beta[{term}]"
-        out[lab] = (row["estimate"], row["ci_low"], row["ci_high"])
+        out[lab] = (est, lo, hi)
 
 
 def _heterogeneity_rows(r: Any, suffix: str, prob: float, out: dict) -> None:
@@ -218,17 +234,18 @@ def _heterogeneity_rows(r: Any, suffix: str, prob: float, out: dict) -> None:
     out[f"i2{suffix}"] = i2
 
 
-def _add_back_transformed(post: Any, table: pd.DataFrame, measure: Any) -> pd.DataFrame:
-    loc = np.array([_base(str(lab)) in LOCATION_PARAMS for lab in table.index])
+def _back_transformed(post: Any, table: pd.DataFrame, rows: list, twin: dict,
+                      measure: Any) -> dict[str, np.ndarray]:
+    """The :data:`EXP_COLUMNS` (in that order) for the location rows; NaN elsewhere."""
+    loc = np.array([_base(str(lab)) in LOCATION_PARAMS for lab in rows])
+    means = [post.mean_exp(str(lab)) if is_loc else math.nan
+             for lab, is_loc in zip(rows, loc, strict=True)]
+    out = {"exp_mean": np.asarray(means, dtype=float)}
     for c in ("median", "eti_low", "eti_high", "classical", "classical_low",
               "classical_high"):
-        vals = measure.back(table[c].to_numpy(float))
-        table[f"exp_{c}"] = np.where(loc, vals, np.nan)
-    means = [post.mean_exp(str(lab)) if is_loc else math.nan
-             for lab, is_loc in zip(table.index, loc, strict=True)]
-    table["exp_mean"] = np.asarray(means, dtype=float)
-    rest = [c for c in table.columns if c not in EXP_COLUMNS]
-    return table[rest + EXP_COLUMNS]
+        x = twin[c] if c in twin else table[c].to_numpy(float)
+        out[f"exp_{c}"] = np.where(loc, measure.back(x), np.nan)
+    return {c: out[c] for c in EXP_COLUMNS}
 
 
 # ------------------------------------------------------------------ compact display

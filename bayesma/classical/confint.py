@@ -129,6 +129,10 @@ def generalized_q(tau2: float, yi: np.ndarray, vi: np.ndarray, X: np.ndarray) ->
     (Viechtbauer 2007, eq. 6), computed as the weighted residual sum of squares.
     """
     w = 1.0 / (vi + tau2)
+    if X.shape[1] == 1 and bool(np.all(X == 1.0)):
+        # intercept only: the weighted mean, y'Py = sum w (y - ybar_w)²
+        r = yi - (w @ yi) / w.sum()
+        return float(np.sum(w * r**2))
     sw = np.sqrt(w)
     # weighted least squares via QR of sqrt(W) X: residual sum of squares = y'Py
     beta, *_ = np.linalg.lstsq(X * sw[:, None], yi * sw, rcond=None)

@@ -82,24 +82,28 @@ def _loglik_block(y, v, X, t, reml) -> np.ndarray:
     # one G x k work array: v + t, its log-sum, then (in place) the weights 1/(v + t);
     # the weighted residual sum of squares is y'Wy - b'X'Wy (b the WLS fit), so only
     # matrix-vector products over k remain
+    p = X.shape[1]
+    if p == 1 and bool(np.all(X == 1.0)):
+        # intercept only: a k x G array, so that every sum over k adds whole rows
+        work = v[:, None] + t[None, :]
+        logsum = np.log(work).sum(axis=0)
+        w = np.reciprocal(work, out=work)
+        sw = w.sum(axis=0)
+        swy = y @ w
+        rss = (y * y) @ w - swy * swy / sw
+        ll = -0.5 * logsum - 0.5 * np.maximum(rss, 0.0)
+        return ll - 0.5 * np.log(sw) if reml else ll
     work = v[None, :] + t[:, None]
     logsum = np.log(work).sum(axis=1)
     w = np.reciprocal(work, out=work)
-    p = X.shape[1]
     wyy = w @ (y * y)
-    if p == 1 and bool(np.all(X == 1.0)):
-        sw = w.sum(axis=1)
-        swy = w @ y
-        rss = wyy - swy * swy / sw
-        logdet = np.log(sw)
-    else:
-        # X'WX and X'Wy for every grid point
-        xx = (X[:, :, None] * X[:, None, :]).reshape(X.shape[0], p * p)
-        xwx = (w @ xx).reshape(-1, p, p)
-        xwy = w @ (X * y[:, None])
-        b = np.linalg.solve(xwx, xwy[..., None])[..., 0]
-        rss = wyy - np.sum(b * xwy, axis=1)
-        logdet = np.linalg.slogdet(xwx)[1]
+    # X'WX and X'Wy for every grid point
+    xx = (X[:, :, None] * X[:, None, :]).reshape(X.shape[0], p * p)
+    xwx = (w @ xx).reshape(-1, p, p)
+    xwy = w @ (X * y[:, None])
+    b = np.linalg.solve(xwx, xwy[..., None])[..., 0]
+    rss = wyy - np.sum(b * xwy, axis=1)
+    logdet = np.linalg.slogdet(xwx)[1]
     ll = -0.5 * logsum - 0.5 * np.maximum(rss, 0.0)
     if reml:
         ll = ll - 0.5 * logdet
@@ -175,7 +179,18 @@ class ProfileMaximum:
 def _grid(v: np.ndarray, upper: float, n: int) -> np.ndarray:
     # below 1e-5 min(v) the likelihood is indistinguishable from its value at 0
     lo = min(1e-5 * float(np.min(v)), 1e-6 * upper)
-    return np.concatenate([[0.0], np.geomspace(lo, upper, n)])
+    # 0, then np.geomspace(lo, upper, n) written out (the same numbers, without the
+    # generality that makes np.geomspace cost more than the likelihood on the grid)
+    log_lo, log_hi = np.log10(lo), np.log10(upper)
+    g = np.empty(n + 1)
+    g[0] = 0.0
+    e = np.arange(n, dtype=float)
+    e *= (log_hi - log_lo) / (n - 1)
+    e += log_lo
+    e[-1] = log_hi
+    np.power(10.0, e, out=g[1:])
+    g[1], g[-1] = lo, upper
+    return g
 
 
 def _refine(y, v, X, grid, ll, i, method, reml, tol, maxiter) -> tuple[float, float]:
@@ -205,17 +220,26 @@ def _refine(y, v, X, grid, ll, i, method, reml, tol, maxiter) -> tuple[float, fl
     return max(cand, key=lambda c: c[1])
 
 
-def _scan(y, v, X, method, n) -> tuple[np.ndarray, np.ndarray, int]:
-    """The grid and its log-likelihoods; the upper end grows while the maximum is at it."""
+def _scan(y, v, X, method, n, start=None) -> tuple[np.ndarray, np.ndarray, int, float]:
+    """The grid and its log-likelihoods; the upper end grows while the maximum is at it.
+
+    The log-likelihood at ``start`` (if given) is evaluated with the first grid, in the
+    same vectorised call, and returned last (NaN without ``start``).
+    """
     reml = method == "REML"
     upper = search_upper(y, v, X)
     evals = 0
+    ll_start = float("nan")
     for _ in range(30):
         grid = _grid(v, upper, n)
-        ll = profile_loglik(y, v, X, grid, reml)
+        if start is not None and evals == 0:
+            ll = profile_loglik(y, v, X, np.append(grid, start), reml)
+            ll_start, ll = float(ll[-1]), ll[:-1]
+        else:
+            ll = profile_loglik(y, v, X, grid, reml)
         evals += grid.size
         if int(np.argmax(ll)) < grid.size - 1:
-            return grid, np.where(np.isfinite(ll), ll, -np.inf), evals
+            return grid, np.where(np.isfinite(ll), ll, -np.inf), evals, ll_start
         upper *= 100.0
     raise ConvergenceError(f"{method}: the likelihood increases up to tau2 = {upper:g}")
 
@@ -224,10 +248,11 @@ def grid_modes(ll: np.ndarray) -> list[int]:
     """Indices of the local maxima of a grid of log-likelihoods (0 counts when it falls
     from there); maxima not separated by a real dip (flat stretches, rounding) are merged,
     keeping the higher one."""
-    up = np.r_[True, ll[1:] > ll[:-1]]
-    down = np.r_[ll[:-1] >= ll[1:], True]
+    peak = np.ones(ll.size, dtype=bool)
+    peak[1:] = ll[1:] > ll[:-1]  # rises into i
+    peak[:-1] &= ll[:-1] >= ll[1:]  # and does not rise after it
     keep: list[int] = []
-    for i in np.flatnonzero(up & down):
+    for i in np.flatnonzero(peak).tolist():
         if keep:
             j = keep[-1]
             dip = float(np.min(ll[j:i + 1]))
@@ -272,12 +297,13 @@ def global_maximum(
     ProfileMaximum
     """
     reml = method == "REML"
-    grid, ll, evals = _scan(y, v, X, method, grid_size(y.size, n))
+    if start is not None:
+        start = max(0.0, float(start))
+    grid, ll, evals, ll_start = _scan(y, v, X, method, grid_size(y.size, n), start)
     last = grid.size - 1
     modes: list[tuple[float, float]] = []
     if start is not None:
-        start = max(0.0, float(start))
-        modes.append((start, float(profile_loglik(y, v, X, start, reml)[0])))
+        modes.append((start, ll_start))
     for i in grid_modes(ll):
         if start is not None and grid[max(i - 1, 0)] <= start <= grid[min(i + 1, last)]:
             continue  # the mode the start value sits on

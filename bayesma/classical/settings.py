@@ -8,17 +8,19 @@ from bayesma.errors import DataError
 
 __all__ = ["TESTS", "canonical_test", "parse_level"]
 
-#: inference for the coefficients (metafor's ``test``)
-TESTS = ("z", "t", "knha")
+#: inference for the coefficients (metafor's ``test``; ``adhoc`` is metafor 3.8's
+#: Knapp-Hartung with the scale factor truncated below at 1)
+TESTS = ("z", "t", "knha", "adhoc")
 _TEST_ALIASES = {"hk": "knha", "hksj": "knha", "knapp-hartung": "knha", "hartung-knapp": "knha"}
 
 
 def canonical_test(test: str) -> str:
-    """Normalise a test name (``"z"``, ``"t"``, ``"knha"``; ``"hksj"``/``"hk"`` alias knha)."""
+    """Normalise a test name (``"z"``, ``"t"``, ``"knha"``, ``"adhoc"``; ``"hksj"``/``"hk"``
+    alias knha)."""
     t = str(test).strip().lower()
     t = _TEST_ALIASES.get(t, t)
     if t not in TESTS:
-        raise DataError(f"unknown test {test!r}; choose 'z', 't' or 'knha'")
+        raise DataError(f"unknown test {test!r}; choose 'z', 't', 'knha' or 'adhoc'")
     return t
 
 

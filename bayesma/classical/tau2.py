@@ -57,7 +57,7 @@ from bayesma.data import check_effect_range
 from bayesma.errors import ConvergenceError, DataError, TooFewStudiesError
 from bayesma.tails import chi2_ppf
 
-__all__ = ["METHODS", "Tau2Estimate", "canonical_method", "estimate_tau2"]
+__all__ = ["METHODS", "Tau2Estimate", "canonical_method", "estimate_tau2", "estimate_tau2_checked"]
 
 #: tau² estimators, in metafor's names ("FE" and "CE" are accepted as aliases of "EE").
 METHODS = ("EE", "DL", "HE", "HS", "HSk", "SJ", "ML", "REML", "EB", "PM", "PMM", "GENQ")
@@ -180,8 +180,6 @@ def estimate_tau2(
     -------
     Tau2Estimate
     """
-    from scipy import optimize  # slow import, needed by few calls
-
     method = canonical_method(method)
     y, v, X = _as_inputs(yi, vi, X)
     k, p = X.shape
@@ -197,6 +195,30 @@ def estimate_tau2(
         )
     if np.any(v <= 0):
         raise DataError("sampling variances must be > 0", column="vi")
+    return estimate_tau2_checked(y, v, X, method, weights=weights, tol=tol, maxiter=maxiter)
+
+
+def estimate_tau2_checked(
+    y: np.ndarray,
+    v: np.ndarray,
+    X: np.ndarray,
+    method: str,
+    *,
+    weights=None,
+    tol: float = 1e-12,
+    maxiter: int = 10000,
+) -> Tau2Estimate:
+    """:func:`estimate_tau2` on inputs checked already (as ``rma`` checks them).
+
+    ``y`` and ``v`` are finite float arrays with ``v > 0`` within the accepted range,
+    ``X`` a float k x p matrix with ``k > p``, ``method`` canonical and not ``EE``; the
+    estimate is the same as :func:`estimate_tau2`'s, without checking the input again.
+    """
+    from scipy import optimize  # slow import, needed by few calls
+
+    k, p = X.shape
+    if method == "EE" or k == 1:
+        return Tau2Estimate(0.0, float("nan"))
     ymc = y - y.mean()
     kp = k - p
     nan = float("nan")

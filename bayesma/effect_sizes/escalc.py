@@ -1,9 +1,10 @@
 """``escalc()``: effect sizes and sampling variances as metafor 3.8's ``escalc``.
 
-The formulas are in one module per family (``means.py``, ``tables.py``, ``correlations.py``,
-``partial.py``, ``proportions.py``, ``rates.py``, ``single.py``, ``prepost.py``,
-``reliability.py``; RevMan's SMD in ``revman.py``); this module validates the arguments,
-dispatches by measure and checks the results.
+The formulas are in one module per family (``means.py``, ``tables.py``, ``association.py``,
+``paired.py``, ``genotypes.py``, ``correlations.py``, ``partial.py``, ``proportions.py``,
+``rates.py``, ``single.py``, ``prepost.py``, ``reliability.py``; RevMan's SMD in
+``revman.py``); this module validates the arguments, dispatches by measure and checks the
+results.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pandas as pd
 from bayesma.data import describe_rows, require_columns
 from bayesma.effect_sizes.checks import fail_rows, fmt_g, read_column
 from bayesma.effect_sizes.correlations import escalc_cor
+from bayesma.effect_sizes.genotypes import escalc_genotypes
 from bayesma.effect_sizes.means import escalc_means
 from bayesma.effect_sizes.partial import escalc_partial
 from bayesma.effect_sizes.prepost import escalc_prepost
@@ -86,18 +88,26 @@ def escalc(
         One of :data:`MEASURES` (case-insensitive), metafor 3.8's codes:
 
         * two groups, means: ``"MD"``, ``"SMD"`` (Hedges' g, exact bias correction; also
-          from a t statistic ``ti`` with ``n1i``, ``n2i``), ``"SMDH"``, ``"ROM"`` (log
-          ratio of means), ``"CVR"``, ``"VR"`` (log CV / SD ratios), ``"D2ORN"``,
-          ``"D2ORL"`` (SMD as log odds ratio);
-        * 2x2 tables: ``"OR"``, ``"RR"`` (log scale), ``"RD"``, ``"PETO"``, ``"PBIT"``,
-          ``"OR2DN"``, ``"OR2DL"`` (log odds ratio as SMD);
+          from a t statistic ``ti`` with ``n1i``, ``n2i``), ``"SMDH"``, ``"SMD1"``,
+          ``"SMD1H"`` (scaled by the SD of group 2), ``"ROM"`` (log ratio of means),
+          ``"CVR"``, ``"VR"`` (log CV / SD ratios), ``"RPB"``, ``"RBIS"`` (point-biserial
+          and biserial r), ``"D2OR"``, ``"D2ORN"``, ``"D2ORL"`` (SMD as log odds ratio);
+        * 2x2 tables: ``"OR"``, ``"RR"`` (log scale), ``"RD"``, ``"PETO"``, ``"AS"``
+          (arcsine risk difference), ``"PHI"``, ``"YUQ"``, ``"YUY"``, ``"RTET"`` (phi,
+          Yule's Q and Y, tetrachoric r), ``"PBIT"``, ``"OR2D"``, ``"OR2DN"``, ``"OR2DL"``
+          (log odds ratio as SMD);
+        * paired binary data: ``"MPRD"``, ``"MPRR"``, ``"MPOR"``, ``"MPORC"``,
+          ``"MPPETO"`` (cells ``ai``..``di`` of the paired table), ``"MPORM"`` (the 2x2
+          table with the correlation ``ri`` of the pairs);
+        * genotype counts: ``"REH"`` (``ai``, ``bi``, ``ci``);
         * correlations: ``"COR"``, ``"UCOR"``, ``"ZCOR"`` (``ri``, ``ni``); partial and
           semi-partial ``"PCOR"``, ``"ZPCOR"``, ``"SPCOR"`` (``ti``, ``ni``, ``mi``, ``r2i``);
         * single proportions ``"PR"``, ``"PLN"``, ``"PLO"``, ``"PAS"``, ``"PFT"`` (``xi``
           with ``ni`` or ``mi``); incidence rates ``"IR"``, ``"IRLN"``, ``"IRS"``,
           ``"IRFT"`` (``xi``, ``ti``); two-group rates ``"IRR"``, ``"IRD"``, ``"IRSD"``
           (``x1i``, ``x2i``, ``t1i``, ``t2i``);
-        * single means ``"MN"``, ``"MNLN"``, ``"CVLN"``, ``"SDLN"`` (``mi``, ``sdi``, ``ni``);
+        * single means ``"MN"``, ``"MNLN"``, ``"CVLN"``, ``"SDLN"``, ``"SMN"`` (``mi``,
+          ``sdi``, ``ni``);
         * pre-post designs ``"MC"``, ``"SMCC"``, ``"SMCR"``, ``"SMCRH"``, ``"ROMC"``,
           ``"CVRC"``, ``"VRC"`` (``m1i``, ``m2i``, ``sd1i``, ``sd2i``, ``ni``, ``ri``);
         * Cronbach's alpha ``"ARAW"``, ``"AHW"``, ``"ABT"`` (``ai``, ``mi``, ``ni``);
@@ -130,8 +140,9 @@ def escalc(
     yi, vi, sei : str, optional
         Columns of given effect sizes and their sampling variances or standard errors.
     add : float, optional
-        Value added to the counts chosen by ``to`` (metafor: 1/2, but 0 for PAS, PFT, IRS,
-        IRFT and IRSD). Applies to the count measures (2x2 tables, proportions, rates).
+        Value added to the counts chosen by ``to`` (metafor: 1/2, but 0 for AS, PHI, RTET,
+        PAS, PFT, IRS, IRFT and IRSD). Applies to the count measures (2x2 tables, paired
+        tables, proportions, rates).
     to : {"only0", "all", "if0all", "none"}
         Which rows get ``add``: those with a zero count (default; for proportions a zero
         ``xi`` or ``mi``, for rates a zero ``xi``), all rows, all rows if any has a zero,
@@ -145,7 +156,8 @@ def escalc(
         :class:`UndefinedEffectWarning` names them.
     vtype : str
         Sampling-variance type. ``"LS"`` (metafor's default) for every measure; also
-        ``"HO"`` and ``"UB"`` for MD, ``"LS2"``, ``"UB"`` and ``"AV"`` for SMD, ``"LS2"``
+        ``"HO"`` and ``"UB"`` for MD, ``"LS2"``, ``"UB"`` and ``"AV"`` for SMD and SMD1,
+        ``"ST"`` and ``"CS"`` for PHI and RPB, ``"LS2"``
         for SMDH, SMCC and SMCR, ``"HO"``, ``"AV"`` and ``"AVHO"`` for ROM, ``"UB"`` for RD,
         ``"AV"`` for COR, PCOR, SPCOR, PLN, PLO, ``"UB"`` and ``"AV"`` for UCOR and PR,
         with metafor's formulas (:data:`VTYPES`).
@@ -215,7 +227,7 @@ def escalc(
             f"metafor's formulas); got measure {measure!r}"
         )
     if add is None:
-        # metafor 3.8 escalc: add = 1/2, but 0 for PAS, PFT, IRS, IRFT and IRSD
+        # metafor 3.8 escalc: add = 1/2, but 0 for AS, PHI, RTET, PAS, PFT, IRS, IRFT, IRSD
         add = 0.0 if measure in ADD_ZERO_DEFAULT else 0.5
     if isinstance(add, bool) or not isinstance(add, int | float | np.integer | np.floating):
         raise BayesmaError(f"add must be a finite number >= 0, got {add!r}")
@@ -288,6 +300,8 @@ def escalc(
             yv, vv = escalc_prepost(measure, data, cols, slab, vt)
         elif family == "alpha":
             yv, vv = escalc_alpha(measure, data, cols, slab)
+        elif family == "genotypes":
+            yv, vv = escalc_genotypes(measure, data, cols, slab)
         elif family == "proportion":
             yv, vv, undefined, corrected = escalc_proportion(
                 measure, data, cols, slab, vt, add, to)

@@ -66,95 +66,122 @@ def _walter(n: float) -> float:
     return val
 
 
+def _range_case(v: dict[str, float], n: float, m1: str, m2: str,
+                lnorm: bool) -> tuple[float, float, float]:
+    """Case 1, min/median/max: (mean, sd, range-based SD scale) (metafor conv.fivenum)."""
+    mn, med, mx = v["min"], v["median"], v["max"]
+    mean = sd = np.nan
+    if m1 in ("luo/wan/shi", "luo2016"):
+        w = 4 / (4 + n**0.75)  # Luo et al. 2018 eq. 7
+        mean = w * (mn + mx) / 2 + (1 - w) * med
+    elif m1 == "hozo2005":
+        mean = np.nan if np.isnan(n) else ((mn + 2 * med + mx) / 4 if n <= 25 else med)
+    elif m1 == "wan2014":
+        mean = (mn + 2 * med + mx) / 4  # Wan et al. 2014 eq. 2
+    elif m1 == "walter2007":
+        mean = med
+    xi = 2 * _qnorm((n - 0.375) / (n + 0.25))  # Wan et al. 2014 eq. 9 (Blom)
+    if m2 in ("luo/wan/shi", "wan2014"):
+        z1 = 1.0 if not lnorm else 1.01 + 0.25 / np.log(n) ** 2  # Shi et al. 2020
+        sd = (mx - mn) / xi / np.sqrt(z1)
+    elif m2 == "hozo2005":
+        if np.isnan(n):
+            sd = np.nan
+        elif n <= 15:
+            sd = np.sqrt((mn - 2 * med + mx) ** 2 / 4 + (mx - mn) ** 2) / np.sqrt(12)
+        elif n <= 70:
+            sd = (mx - mn) / 4
+        else:
+            sd = (mx - mn) / 6
+    elif m2 == "walter2007":
+        sd = (mx - mn) / _walter(n)
+    return mean, sd, (mx - mn) / xi
+
+
+def _iqr_case(v: dict[str, float], n: float, m1: str, m2: str,
+              lnorm: bool) -> tuple[float, float, float]:
+    """Case 2, q1/median/q3: (mean, sd, IQR-based SD scale) (metafor conv.fivenum)."""
+    q1, med, q3 = v["q1"], v["median"], v["q3"]
+    mean = sd = np.nan
+    if m1 in ("luo/wan/shi", "luo2016"):
+        w = 0.7 + 0.39 / n  # Luo et al. 2018 eq. 11
+        mean = w * (q1 + q3) / 2 + (1 - w) * med
+    elif m1 == "wan2014":
+        mean = (q1 + med + q3) / 3  # Wan et al. 2014 eq. 14
+    eta = 2 * _qnorm((0.75 * n - 0.125) / (n + 0.25))  # Wan et al. 2014 eq. 15
+    if m2 in ("luo/wan/shi", "wan2014"):
+        z2 = 1.0 if not lnorm else 1 + 1.58 / n  # Shi et al. 2020
+        sd = (q3 - q1) / eta / np.sqrt(z2)
+    return mean, sd, (q3 - q1) / eta
+
+
+def _five_case(v: dict[str, float], n: float, m1: str, m2: str,
+               lnorm: bool) -> tuple[float, float, float]:
+    """Case 3, all five: (mean, sd, combined SD scale) (metafor conv.fivenum)."""
+    mn, q1, med, q3, mx = (v[a] for a in _ARGS)
+    mean = sd = np.nan
+    if m1 in ("luo/wan/shi", "luo2016"):
+        w1 = 2.2 / (2.2 + n**0.75)  # Luo et al. 2018 eq. 15
+        w2 = 0.7 - 0.72 / n**0.55
+        mean = w1 * (mn + mx) / 2 + w2 * (q1 + q3) / 2 + (1 - w1 - w2) * med
+    elif m1 in ("wan2014", "bland2015"):
+        mean = (mn + 2 * q1 + 2 * med + 2 * q3 + mx) / 8  # Bland 2015; Wan et al. eq. 10
+    xi = 2 * _qnorm((n - 0.375) / (n + 0.25))
+    eta = 2 * _qnorm((0.75 * n - 0.125) / (n + 0.25))
+    w = 1 / (1 + 0.07 * n**0.6)  # Shi et al. 2020 eq. 7
+    scale = w * (mx - mn) / xi + (1 - w) * (q3 - q1) / eta
+    if m2 in ("luo/wan/shi", "shi2020"):
+        z3 = 1.0 if not lnorm else 1 + 0.28 / np.log(n) ** 2
+        sd = scale / np.sqrt(z3)
+    elif m2 == "wan2014":
+        sd = 0.5 * ((mx - mn) / xi + (q3 - q1) / eta)  # Wan et al. 2014 eq. 16
+    elif m2 == "bland2015":
+        # Bland 2015 (metafor conv.fivenum)
+        sd = np.sqrt((mn**2 + 2 * q1**2 + 2 * med**2 + 2 * q3**2 + mx**2) / 16
+                     + (mn * q1 + q1 * med + med * q3 + q3 * mx) / 8
+                     - (mn + 2 * q1 + 2 * med + 2 * q3 + mx) ** 2 / 64)
+    return mean, sd, scale
+
+
+#: Shi et al. (2020) back-transform of log-normal rows, per case: the denominator of the
+#: fourth power of the SD scale, and the (sd², s4) coefficients of phi, phi_a and phi_b
+#: (metafor conv.fivenum)
+_LNORM_BACK = {
+    "range": (lambda n: 1 + 2.23 / np.log(n) ** 2, (0.565, 0.37), (2.26, 5.92), (2.26, 1.48)),
+    "iqr": (lambda n: 1 + 19.2 / n**1.2, (0.57, 0.75), (2.28, 12), (2.28, 3)),
+    "five": (lambda n: 1 + 3.93 / n, (0.405, 0.315), (1.62, 5.04), (1.62, 1.26)),
+}
+_CASES = {"range": _range_case, "iqr": _iqr_case, "five": _five_case}
+
+
+def _lnorm_back(mean: float, sd: float, scale: float, n: float,
+                case: str) -> tuple[float, float]:
+    """Log-scale mean and SD -> original scale (Shi et al. 2020; metafor conv.fivenum)."""
+    den, c, ca, cb = _LNORM_BACK[case]
+    s4 = scale**4 / den(n)
+    phi = 1 + c[0] * sd**2 / n + c[1] * s4 / n
+    phi_a = 1 + ca[0] * sd**2 / n + ca[1] * s4 / n
+    phi_b = 1 + cb[0] * sd**2 / n + cb[1] * s4 / n
+    return (np.exp(mean + sd**2 / 2) / phi,
+            np.sqrt(np.exp(2 * mean + 2 * sd**2) / phi_a - np.exp(2 * mean + sd**2) / phi_b))
+
+
 def _one_row(v: dict[str, float], n: float, dist: str, m1: str, m2: str,
              transf: bool) -> tuple[float, float]:
     """Mean and SD of one row (metafor 4.0 conv.fivenum, the loop body); NaN if unknown."""
-    mn, q1, med, q3, mx = (v[a] for a in _ARGS)
-    case1 = not np.isnan(mn) and np.isnan(q1) and np.isnan(q3) and not np.isnan(mx)
-    case2 = np.isnan(mn) and not np.isnan(q1) and not np.isnan(q3) and np.isnan(mx)
-    case3 = not any(np.isnan(x) for x in (mn, q1, q3, mx))
-    mean = sd = np.nan
+    has = {a: not np.isnan(v[a]) for a in _ARGS}
+    if has["min"] and has["max"] and not has["q1"] and not has["q3"]:
+        case = "range"
+    elif has["q1"] and has["q3"] and not has["min"] and not has["max"]:
+        case = "iqr"
+    elif all(has[a] for a in ("min", "q1", "q3", "max")):
+        case = "five"
+    else:
+        return float("nan"), float("nan")
     lnorm = dist == "lnorm"
-    if case1:
-        if m1 == "luo/wan/shi" or m1 == "luo2016":
-            w = 4 / (4 + n**0.75)  # Luo et al. 2018 eq. 7
-            mean = w * (mn + mx) / 2 + (1 - w) * med
-        elif m1 == "hozo2005":
-            mean = np.nan if np.isnan(n) else ((mn + 2 * med + mx) / 4 if n <= 25 else med)
-        elif m1 == "wan2014":
-            mean = (mn + 2 * med + mx) / 4  # Wan et al. 2014 eq. 2
-        elif m1 == "walter2007":
-            mean = med
-        xi = 2 * _qnorm((n - 0.375) / (n + 0.25))  # Wan et al. 2014 eq. 9 (Blom)
-        if m2 in ("luo/wan/shi", "wan2014"):
-            z1 = 1.0 if not lnorm else 1.01 + 0.25 / np.log(n) ** 2  # Shi et al. 2020
-            sd = (mx - mn) / xi / np.sqrt(z1)
-        elif m2 == "hozo2005":
-            if np.isnan(n):
-                sd = np.nan
-            elif n <= 15:
-                sd = np.sqrt((mn - 2 * med + mx) ** 2 / 4 + (mx - mn) ** 2) / np.sqrt(12)
-            elif n <= 70:
-                sd = (mx - mn) / 4
-            else:
-                sd = (mx - mn) / 6
-        elif m2 == "walter2007":
-            sd = (mx - mn) / _walter(n)
-        if lnorm and transf:
-            # Shi et al. 2020: back to the original scale (metafor conv.fivenum)
-            s4 = ((mx - mn) / xi) ** 4 / (1 + 2.23 / np.log(n) ** 2)
-            phi = 1 + 0.565 * sd**2 / n + 0.37 * s4 / n
-            phi_a = 1 + 2.26 * sd**2 / n + 5.92 * s4 / n
-            phi_b = 1 + 2.26 * sd**2 / n + 1.48 * s4 / n
-            mean, sd = (np.exp(mean + sd**2 / 2) / phi,
-                        np.sqrt(np.exp(2 * mean + 2 * sd**2) / phi_a
-                                - np.exp(2 * mean + sd**2) / phi_b))
-    if case2:
-        if m1 == "luo/wan/shi" or m1 == "luo2016":
-            w = 0.7 + 0.39 / n  # Luo et al. 2018 eq. 11
-            mean = w * (q1 + q3) / 2 + (1 - w) * med
-        elif m1 == "wan2014":
-            mean = (q1 + med + q3) / 3  # Wan et al. 2014 eq. 14
-        eta = 2 * _qnorm((0.75 * n - 0.125) / (n + 0.25))  # Wan et al. 2014 eq. 15
-        if m2 in ("luo/wan/shi", "wan2014"):
-            z2 = 1.0 if not lnorm else 1 + 1.58 / n
-            sd = (q3 - q1) / eta / np.sqrt(z2)
-        if lnorm and transf:
-            s4 = ((q3 - q1) / eta) ** 4 / (1 + 19.2 / n**1.2)
-            phi = 1 + 0.57 * sd**2 / n + 0.75 * s4 / n
-            phi_a = 1 + 2.28 * sd**2 / n + 12 * s4 / n
-            phi_b = 1 + 2.28 * sd**2 / n + 3 * s4 / n
-            mean, sd = (np.exp(mean + sd**2 / 2) / phi,
-                        np.sqrt(np.exp(2 * mean + 2 * sd**2) / phi_a
-                                - np.exp(2 * mean + sd**2) / phi_b))
-    if case3:
-        if m1 == "luo/wan/shi" or m1 == "luo2016":
-            w1 = 2.2 / (2.2 + n**0.75)  # Luo et al. 2018 eq. 15
-            w2 = 0.7 - 0.72 / n**0.55
-            mean = w1 * (mn + mx) / 2 + w2 * (q1 + q3) / 2 + (1 - w1 - w2) * med
-        elif m1 in ("wan2014", "bland2015"):
-            mean = (mn + 2 * q1 + 2 * med + 2 * q3 + mx) / 8  # Bland 2015; Wan et al. eq. 10
-        xi = 2 * _qnorm((n - 0.375) / (n + 0.25))
-        eta = 2 * _qnorm((0.75 * n - 0.125) / (n + 0.25))
-        w = 1 / (1 + 0.07 * n**0.6)  # Shi et al. 2020 eq. 7
-        if m2 in ("luo/wan/shi", "shi2020"):
-            z3 = 1.0 if not lnorm else 1 + 0.28 / np.log(n) ** 2
-            sd = (w * (mx - mn) / xi + (1 - w) * (q3 - q1) / eta) / np.sqrt(z3)
-        elif m2 == "wan2014":
-            sd = 0.5 * ((mx - mn) / xi + (q3 - q1) / eta)  # Wan et al. 2014 eq. 16
-        elif m2 == "bland2015":
-            # Bland 2015 (metafor conv.fivenum)
-            sd = np.sqrt((mn**2 + 2 * q1**2 + 2 * med**2 + 2 * q3**2 + mx**2) / 16
-                         + (mn * q1 + q1 * med + med * q3 + q3 * mx) / 8
-                         - (mn + 2 * q1 + 2 * med + 2 * q3 + mx) ** 2 / 64)
-        if lnorm and transf:
-            s4 = (w * (mx - mn) / xi + (1 - w) * (q3 - q1) / eta) ** 4 / (1 + 3.93 / n)
-            phi = 1 + 0.405 * sd**2 / n + 0.315 * s4 / n
-            phi_a = 1 + 1.62 * sd**2 / n + 5.04 * s4 / n
-            phi_b = 1 + 1.62 * sd**2 / n + 1.26 * s4 / n
-            mean, sd = (np.exp(mean + sd**2 / 2) / phi,
-                        np.sqrt(np.exp(2 * mean + 2 * sd**2) / phi_a
-                                - np.exp(2 * mean + sd**2) / phi_b))
+    mean, sd, scale = _CASES[case](v, n, m1, m2, lnorm)
+    if lnorm and transf:
+        mean, sd = _lnorm_back(mean, sd, scale, n, case)
     return float(mean), float(sd)
 
 

@@ -1,11 +1,11 @@
-"""Effect sizes from group means, SDs and sizes: MD, SMD, SMDH, ROM, CVR, VR, D2ORN, D2ORL
-(metafor 3.8 escalc.r); SMD also from t statistics."""
+"""Effect sizes from group means, SDs and sizes: MD, SMD, SMDH, SMD1, SMD1H, ROM, CVR, VR,
+RPB, RBIS, D2OR, D2ORN, D2ORL (metafor 3.8 escalc.r); SMD also from t statistics."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.special import gammaln
+from scipy.special import gammaln, ndtri
 
 from bayesma.effect_sizes.checks import column_name, fail_rows, fmt_g, read_column
 
@@ -28,10 +28,12 @@ def mean_effects(
     n2: np.ndarray,
     vtype: str,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """MD, SMD, SMDH, ROM, CVR, VR, D2ORN, D2ORL from means, SDs and sizes (metafor escalc.r).
+    """The two-group measures from means, SDs and sizes (metafor escalc.r).
 
-    For VR the means are not used (pass any array).
+    For VR the means are not used (pass any array), for SMD1 the SDs of group 1.
     """
+    if measure in ("SMD1", "SMD1H", "RPB", "RBIS"):
+        return _scaled_effects(measure, m1, sd1, n1, m2, sd2, n2, vtype)
     mi = n1 + n2 - 2
     # pooled SD, metafor escalc.r: sqrt(((n1i-1)*sd1i^2 + (n2i-1)*sd2i^2) / (n1i+n2i-2))
     sdp = np.sqrt(((n1 - 1) * sd1**2 + (n2 - 1) * sd2**2) / mi)
@@ -79,7 +81,7 @@ def mean_effects(
             + (sd1**2 / (n1 - 1) + sd2**2 / (n2 - 1)) / sdh**2
         )
         return yi, vi
-    if measure in ("D2ORN", "D2ORL"):
+    if measure in ("D2ORN", "D2ORL", "D2OR"):
         di = (m1 - m2) / sdp  # Cohen's d (no bias correction), metafor escalc.r
         vd = 1 / n1 + 1 / n2 + di**2 / (2 * (n1 + n2))
         # Cox & Snell 1989 (1.65 d) or Hasselblad & Hedges 1995 (pi/sqrt(3) d), metafor escalc.r
@@ -115,6 +117,58 @@ def mean_effects(
     return yi, vi
 
 
+def _scaled_effects(
+    measure: str,
+    m1: np.ndarray,
+    sd1: np.ndarray,
+    n1: np.ndarray,
+    m2: np.ndarray,
+    sd2: np.ndarray,
+    n2: np.ndarray,
+    vtype: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """SMD1, SMD1H (SD of group 2), RPB, RBIS (point-biserial, biserial r) (metafor escalc.r)."""
+    n = n1 + n2
+    if measure in ("SMD1", "SMD1H"):
+        # Glass's delta: the SD of group 2 scales the difference (metafor escalc.r:
+        # mi <- n2i - 1, sdpi <- sd2i, npi <- n2i), with Hedges' correction c(n2 - 1)
+        cm = hedges_correction(n2 - 1)
+        di = (m1 - m2) / sd2
+        yi = cm * di
+        if measure == "SMD1H":
+            # metafor escalc.r SMD1H: (sd1i^2/sd2i^2)/n1i + 1/n2i + yi^2/(2*n2i)
+            return yi, (sd1**2 / sd2**2) / n1 + 1 / n2 + yi**2 / (2 * n2)
+        if vtype == "UB":
+            mi = n2 - 1
+            return yi, 1 / n1 + 1 / n2 + (1 - (mi - 2) / (mi * cm**2)) * yi**2
+        if vtype == "LS2":
+            return yi, cm**2 * (1 / n1 + 1 / n2 + di**2 / (2 * n2))
+        if vtype == "AV":
+            mnw = np.sum(yi * n) / np.sum(n)  # metafor: n-weighted mean of yi
+            return yi, 1 / n1 + 1 / n2 + mnw**2 / (2 * n2)
+        return yi, 1 / n1 + 1 / n2 + yi**2 / (2 * n2)  # metafor escalc.r SMD1 "LS"
+    mi = n - 2
+    di = (m1 - m2) / np.sqrt(((n1 - 1) * sd1**2 + (n2 - 1) * sd2**2) / mi)  # Cohen's d
+    hi = mi / n1 + mi / n2
+    rpb = di / np.sqrt(di**2 + hi)  # point-biserial r from d (metafor escalc.r RPB/RBIS)
+    if measure == "RPB":
+        if vtype == "CS":
+            # metafor escalc.r RPB "CS" (Tate 1954)
+            return rpb, (1 - rpb**2) ** 2 * (n * rpb**2 / (4 * n1 * n2) + (2 - 3 * rpb**2)
+                                            / (2 * n))
+        # metafor escalc.r RPB "LS"/"ST": delta method on d
+        return rpb, hi**2 / (hi + di**2) ** 3 * (1 / n1 + 1 / n2 + di**2 / (2 * n))
+    # biserial r from the point-biserial (Jacobs & Viechtbauer 2017; metafor escalc.r RBIS)
+    p1, p2 = n1 / n, n2 / n
+    z = -ndtri(p1)  # qnorm(p1i, lower.tail = FALSE)
+    fz = np.exp(-z**2 / 2) / np.sqrt(2 * np.pi)
+    yi = np.sqrt(p1 * p2) / fz * rpb
+    yt = np.where(np.abs(yi) > 1, np.sign(yi), yi)
+    vi = 1 / (n - 1) * (p1 * p2 / fz**2 - (3 / 2 + (1 - p1 * z / fz) * (1 + p2 * z / fz)) * yt**2
+                        + yt**4)
+    return yi, vi
+
+
 def escalc_means(
     measure: str, df: pd.DataFrame, cols: dict[str, str], slab: str | None, vtype: str
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -125,6 +179,12 @@ def escalc_means(
         fail_rows(df, n < 2, cols[arg],
               f"{column_name(cols, arg)} must be >= 2 (an SD needs two observations)",
               lambda i, n=n: f"value {fmt_g(n[i])}", slab)  # fmt: skip
+    if measure in ("SMD1", "SMD1H"):
+        # Hedges' c(n2 - 1) needs n2 - 1 > 1 (metafor .cmicalc: NA otherwise)
+        fail_rows(df, n2 < 3, cols["n2i"],
+              f"{column_name(cols, 'n2i')} must be >= 3 for {measure} (the SD of group 2 "
+              "scales the difference)",
+              lambda i: f"value {fmt_g(n2[i])}", slab)  # fmt: skip
     if "ti" in cols:
         # SMD from a two-sample t statistic (metafor 3.8 escalc.r: di <- ti * sqrt(1/n1i +
         # 1/n2i), then m1i = di, m2i = 0, sd1i = sd2i = 1)
@@ -132,8 +192,11 @@ def escalc_means(
         one = np.ones_like(t)
         return mean_effects(measure, t * np.sqrt(1 / n1 + 1 / n2), one, n1, 0 * one, one, n2,
                             vtype)
-    sd1 = read_column(df, cols, "sd1i", slab, positive=True)
     sd2 = read_column(df, cols, "sd2i", slab, positive=True)
+    if measure == "SMD1" and "sd1i" not in cols:
+        sd1 = np.ones_like(sd2)  # SMD1 scales by the SD of group 2 only
+    else:
+        sd1 = read_column(df, cols, "sd1i", slab, positive=True)
     if measure == "VR" and "m1i" not in cols:
         m1 = m2 = np.zeros_like(sd1)
     else:

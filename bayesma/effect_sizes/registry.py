@@ -26,16 +26,31 @@ class UndefinedEffectWarning(DroppedRowsWarning):
 # Measure codes and arguments are metafor 3.8's escalc.
 FAMILIES: dict[str, dict] = {
     "means": {
-        "measures": ("MD", "SMD", "SMDH", "ROM", "CVR", "VR", "D2ORN", "D2ORL"),
+        "measures": ("MD", "SMD", "SMDH", "SMD1", "SMD1H", "ROM", "CVR", "VR", "RPB", "RBIS",
+                     "D2OR", "D2ORN", "D2ORL"),
         "required": ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i"),
         "optional": (),
         "needs": "m1i, sd1i, n1i, m2i, sd2i, n2i (means, SDs and sizes of both groups)",
     },
     "table": {
-        "measures": ("OR", "RR", "RD", "PETO", "PBIT", "OR2DN", "OR2DL"),
+        "measures": ("OR", "RR", "RD", "PETO", "AS", "PHI", "YUQ", "YUY", "RTET", "PBIT",
+                     "OR2D", "OR2DN", "OR2DL"),
         "required": ("ai", "ci", ("bi", "n1i"), ("di", "n2i")),
         "optional": ("bi", "di", "n1i", "n2i"),
         "needs": "ai, bi, ci, di (the four cells) or ai, n1i, ci, n2i (events and group sizes)",
+    },
+    "paired": {
+        "measures": ("MPRD", "MPRR", "MPOR", "MPORC", "MPPETO", "MPORM"),
+        "required": ("ai", "ci", ("bi", "n1i"), ("di", "n2i")),
+        "optional": ("bi", "di", "n1i", "n2i"),
+        "needs": "ai, bi, ci, di (the four cells of the paired table)",
+    },
+    "genotypes": {
+        "measures": ("REH",),
+        "required": ("ai", "bi", "ci"),
+        "optional": (),
+        "needs": "ai, bi, ci (counts of the two homozygous genotypes and the heterozygous "
+                 "one: ai, ci homozygous, bi heterozygous)",
     },
     "cor": {
         "measures": ("COR", "UCOR", "ZCOR"),
@@ -68,7 +83,7 @@ FAMILIES: dict[str, dict] = {
         "needs": "x1i, x2i, t1i, t2i (events and person-times of both groups)",
     },
     "single": {
-        "measures": ("MN", "MNLN", "CVLN", "SDLN"),
+        "measures": ("MN", "MNLN", "CVLN", "SDLN", "SMN"),
         "required": ("mi", "sdi", "ni"),
         "optional": (),
         "needs": "mi, sdi, ni (mean, SD and size of the group)",
@@ -99,6 +114,12 @@ _OVERRIDES: dict[str, dict] = {
     "SMCR": {"required": ("m1i", "m2i", "sd1i", "ni", "ri"), "optional": ("sd2i",),
              "needs": "m1i, m2i, sd1i, ni, ri (means at the two time points, the SD at the "
                       "first, sample size, correlation)"},
+    "SMD1": {"required": ("m1i", "n1i", "m2i", "sd2i", "n2i"), "optional": ("sd1i",),
+             "needs": "m1i, n1i, m2i, sd2i, n2i (means and sizes of both groups, SD of group 2)"},
+    "MPORM": {"required": ("ai", "ci", ("bi", "n1i"), ("di", "n2i"), "ri"),
+              "optional": ("bi", "di", "n1i", "n2i"),
+              "needs": "ai, bi, ci, di (the 2x2 table of the two conditions) and ri (the "
+                       "correlation of the paired outcomes)"},
     "VRC": {"required": ("sd1i", "sd2i", "ni", "ri"), "optional": ("m1i", "m2i"),
             "needs": "sd1i, sd2i, ni, ri (SDs at the two time points, size, correlation)"},
 }
@@ -128,6 +149,9 @@ VTYPES: dict[str, tuple[str, ...]] = {m: ("LS",) for m in MEASURES}
 VTYPES.update({
     "MD": ("LS", "UB", "HO"),
     "SMD": ("LS", "LS2", "UB", "AV"),
+    "SMD1": ("LS", "LS2", "UB", "AV"),
+    "PHI": ("LS", "ST", "CS"),
+    "RPB": ("LS", "ST", "CS"),
     "SMDH": ("LS", "LS2"),
     "ROM": ("LS", "HO", "AV", "AVHO"),
     "RD": ("LS", "UB"),
@@ -144,11 +168,12 @@ VTYPES.update({
 
 #: Measures for which metafor's default ``add`` is 0 instead of 1/2 (metafor 3.8 escalc:
 #: ``if (measure %in% c("AS","PHI","RTET","IRSD","PAS","PFT","IRS","IRFT")) add <- 0``).
-ADD_ZERO_DEFAULT = frozenset({"IRSD", "PAS", "PFT", "IRS", "IRFT"})
+ADD_ZERO_DEFAULT = frozenset({"AS", "PHI", "RTET", "IRSD", "PAS", "PFT", "IRS", "IRFT"})
 
 #: Measures with a continuity correction (``add``, ``to``, ``drop00``).
 COUNT_MEASURES = frozenset(
-    (*FAMILIES["table"]["measures"], *FAMILIES["proportion"]["measures"],
+    (*FAMILIES["table"]["measures"], *FAMILIES["paired"]["measures"],
+     *FAMILIES["proportion"]["measures"],
      *FAMILIES["rate"]["measures"], *FAMILIES["rates2"]["measures"])
 )
 
@@ -187,6 +212,13 @@ FAMILY_ROLES: dict[str, dict[str, str]] = {
     "prepost": {"m1i": "mean, time 1", "m2i": "mean, time 2", "sd1i": "SD, time 1",
                 "sd2i": "SD, time 2", "ri": "correlation of time 1 and 2"},
     "alpha": {"ai": "Cronbach's alpha", "mi": "number of items"},
+    "paired": {"ai": "pairs with the event under both conditions",
+               "bi": "pairs with the event under condition 1 only",
+               "ci": "pairs with the event under condition 2 only",
+               "di": "pairs with the event under neither condition",
+               "ri": "correlation of the paired outcomes"},
+    "genotypes": {"ai": "homozygous count", "bi": "heterozygous count",
+                  "ci": "other homozygous count"},
 }
 
 

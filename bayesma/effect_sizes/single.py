@@ -1,4 +1,4 @@
-"""Single-group means and variability: MN, MNLN, CVLN, SDLN (metafor 3.8 escalc.r;
+"""Single-group means and variability: MN, MNLN, CVLN, SDLN, SMN (metafor 3.8 escalc.r;
 Nakagawa et al. 2015 for the bias-corrected log CV and log SD)."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from bayesma.effect_sizes.checks import column_name, fail_rows, fmt_g, read_column
+from bayesma.effect_sizes.means import hedges_correction
 from bayesma.effect_sizes.registry import roles_for
 
 __all__ = ["escalc_single", "single_effects"]
@@ -15,7 +16,11 @@ __all__ = ["escalc_single", "single_effects"]
 def single_effects(
     measure: str, m: np.ndarray, sd: np.ndarray, n: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """MN, MNLN, CVLN, SDLN from a group's mean, SD and size (metafor escalc.r)."""
+    """MN, MNLN, CVLN, SDLN, SMN from a group's mean, SD and size (metafor escalc.r)."""
+    if measure == "SMN":
+        # single-group standardized mean, Hedges' correction c(n - 1) (metafor escalc.r SMN)
+        yi = hedges_correction(n - 1) * m / sd
+        return yi, 1 / n + yi**2 / (2 * n)
     if measure == "MN":
         return m, sd**2 / n  # metafor escalc.r MN
     if measure == "MNLN":
@@ -33,7 +38,8 @@ def escalc_single(
     roles = roles_for(measure)
     sd = read_column(df, cols, "sdi", slab, positive=True)
     n = read_column(df, cols, "ni", slab)
-    low = 1 if measure == "MN" else 2
+    # SMN: Hedges' c(n - 1) needs n - 1 > 1 (metafor .cmicalc: NA otherwise)
+    low = {"MN": 1, "SMN": 3}.get(measure, 2)
     fail_rows(df, n < low, cols["ni"],
           f"{column_name(cols, 'ni')} must be >= {low} for {measure}",
           lambda i: f"value {fmt_g(n[i])}", slab)  # fmt: skip

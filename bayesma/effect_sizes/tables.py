@@ -1,5 +1,7 @@
-"""Effect sizes from 2x2 tables: OR, RR, RD, PETO, PBIT, OR2DN, OR2DL, with metafor's
-continuity correction (metafor 3.8 escalc.r)."""
+"""Effect sizes from 2x2 tables: OR, RR, RD, PETO, PBIT, OR2DN, OR2DL (OR2D), with metafor's
+continuity correction (metafor 3.8 escalc.r); AS, PHI, YUQ, YUY, RTET and the paired
+measures come from :mod:`~bayesma.effect_sizes.association` and
+:mod:`~bayesma.effect_sizes.paired`."""
 
 from __future__ import annotations
 
@@ -7,8 +9,10 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
+from bayesma.effect_sizes.association import association_effects
 from bayesma.effect_sizes.checks import column_name, fail_rows, fmt_g, read_column
 from bayesma.effect_sizes.corrections import zero_adjust
+from bayesma.effect_sizes.paired import PAIRED_MEASURES, paired_effects
 
 __all__ = ["escalc_table", "table_effects"]
 
@@ -20,16 +24,22 @@ def table_effects(
     c: np.ndarray,
     d: np.ndarray,
     vtype: str,
+    r: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """OR, RR, RD, PETO, PBIT, OR2DN, OR2DL from (zero-adjusted) 2x2 cells (metafor escalc.r)."""
+    """The 2x2 table measures from (zero-adjusted) cells (metafor escalc.r); ``r`` is the
+    correlation of the pairs (MPORM only)."""
+    if measure in ("AS", "PHI", "YUQ", "YUY", "RTET"):
+        return association_effects(measure, a, b, c, d, vtype)
+    if measure in PAIRED_MEASURES:
+        return paired_effects(measure, a, b, c, d, r)
     n1 = a + b
     n2 = c + d
     p1 = a / n1
     p2 = c / n2
-    if measure in ("OR", "OR2DN", "OR2DL"):
+    if measure in ("OR", "OR2DN", "OR2DL", "OR2D"):
         yi = np.log(p1 / (1 - p1)) - np.log(p2 / (1 - p2))  # metafor escalc.r: log odds ratio
         vi = 1 / a + 1 / b + 1 / c + 1 / d  # Woolf 1955 (metafor "LS")
-        if measure == "OR2DL":
+        if measure in ("OR2DL", "OR2D"):
             # Hasselblad & Hedges 1995: d = sqrt(3)/pi log OR (metafor escalc.r OR2DL)
             yi, vi = np.sqrt(3) / np.pi * yi, 3 / np.pi**2 * vi
         elif measure == "OR2DN":
@@ -104,6 +114,12 @@ def escalc_table(
                   slab)  # fmt: skip
         cells[ne] = nonev
     b, d = cells["bi"], cells["di"]
+    r = None
+    if measure == "MPORM":
+        r = read_column(df, cols, "ri", slab, role="correlation of the paired outcomes")
+        fail_rows(df, np.abs(r) > 1, cols["ri"],
+              f"{column_name(cols, 'ri')} must be between -1 and 1",
+              lambda i: f"value {fmt_g(r[i])}", slab)  # fmt: skip
 
     undefined: list[tuple[np.ndarray, str]] = []
     if drop00:
@@ -113,5 +129,5 @@ def escalc_table(
             a, b, c, d = (np.where(id00, np.nan, v) for v in (a, b, c, d))
             undefined.append((id00, "no events (or only events) in both groups and drop00=True"))
     (a, b, c, d), corrected = zero_adjust((a, b, c, d), (a, b, c, d), add, to)
-    yv, vv = table_effects(measure, a, b, c, d, vtype)
+    yv, vv = table_effects(measure, a, b, c, d, vtype, r)
     return yv, vv, undefined, corrected

@@ -10,27 +10,17 @@ the report, never an abort.
 
 from __future__ import annotations
 
-import importlib
 import warnings
 from collections.abc import Callable
 from typing import Any
 
-from bayesma.bayes.averaging import bma
+from bayesma.bayes.averaging import RoBMA, bma
+from bayesma.classical.bias import pet_peese
 from bayesma.classical.selection import selmodel
 from bayesma.pipeline.results import OutcomeResult, Say, failure_text
+from bayesma.priors import Normal
 
 __all__ = ["run_bias_models"]
-
-
-#: public functions of engines built in parallel with this module (issues 11-13), looked up
-#: on first use: name -> module
-_ENGINES = {"RoBMA": "bayesma.bayes.averaging",
-            "pet_peese": "bayesma.classical.bias"}
-
-
-def _api(name: str) -> Any:
-    """The public function ``name`` of :data:`_ENGINES`."""
-    return getattr(importlib.import_module(_ENGINES[name]), name)
 
 
 def _try(res: OutcomeResult, name: str, job: Callable[[], Any]) -> Any:
@@ -71,17 +61,22 @@ def run_bias_models(res: OutcomeResult, *, seed: int | None, say: Say) -> dict[s
             out["selmodel"] = fits
     if cfg.get("pet_peese"):
         say("PET-PEESE")
-        pp = _try(res, "PET-PEESE", lambda: _api("pet_peese")(c))
+        pp = _try(res, "PET-PEESE", lambda: pet_peese(c))
         if pp is not None:
             out["pet_peese"] = pp
     mu, tau = o.priors["mu"], o.priors["tau"]
     if cfg.get("bma"):
         say("Bayesian model averaging (bma)")
+        normal = isinstance(mu, Normal)
         ba = _try(res, "model averaging (bma)", lambda: bma(
-            o.data, yi="yi", vi="vi", mu_prior=mu if mu.is_normal else None, tau_prior=tau,
+            o.data, yi="yi", vi="vi", mu_prior=mu if normal else None, tau_prior=tau,
             measure=o.measure, slab=o.label, level=float(o.model["level"])))
         if ba is not None:
             out["bma"] = ba
+            if not normal:  # Bayes factors need a proper Normal mu prior (exact engine)
+                res.notes.append(f"model averaging (bma): the mu prior {mu.describe()} is "
+                                 "not a proper Normal, so bma used "
+                                 f"{ba.priors['mu'].describe()} (RoBMA's default)")
     if cfg.get("robma"):
         say("robust Bayesian model averaging (RoBMA)")
         rs = cfg.get("robma_seed")
@@ -89,7 +84,8 @@ def run_bias_models(res: OutcomeResult, *, seed: int | None, say: Say) -> dict[s
         kw: dict[str, Any] = {"measure": o.measure}
         if rs is not None:
             kw["seed"] = int(rs)
-        rb = _try(res, "RoBMA", lambda: _api("RoBMA")(o.data, yi="yi", vi="vi", **kw))
+        rb = _try(res, "RoBMA", lambda: RoBMA(o.data, yi="yi", vi="vi", slab=o.label,
+                                              level=float(o.model["level"]), **kw))
         if rb is not None:
             out["robma"] = rb
     return out

@@ -18,7 +18,6 @@ builds the block-diagonal sampling covariance of the effects of each study.
 
 from __future__ import annotations
 
-import importlib
 import math
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -28,6 +27,7 @@ import pandas as pd
 
 from bayesma.bayes.exact import exact_posterior
 from bayesma.bayes.models.multilevel import Multilevel
+from bayesma.bayes.models.multivariate import Multivariate
 from bayesma.classical import rma_mv, robust
 from bayesma.classical.robu import robu
 from bayesma.classical.vcalc import vcalc
@@ -38,15 +38,6 @@ from bayesma.spec import OutcomeSpec, Spec
 
 __all__ = ["DependentResult", "dependent_overview", "run_dependent"]
 
-
-#: public functions of engines built in parallel with this module (issues 11-13), looked up
-#: on first use: name -> module
-_ENGINES = {"Multivariate": "bayesma.bayes.models.multivariate"}
-
-
-def _api(name: str) -> Any:
-    """The public function ``name`` of :data:`_ENGINES`."""
-    return getattr(importlib.import_module(_ENGINES[name]), name)
 
 _EXP = ("median", "low", "high")
 
@@ -206,11 +197,12 @@ def _fit_multivariate(spec: Spec, o: OutcomeSpec, dr: DependentResult, say: Say,
                           mods=f"~ 0 + {outcome}", level=level, slab=o.label,
                           measure=o.measure, method=_mv_method(spec))
     s = spec.sampler
-    kw: dict[str, Any] = {"mu_prior": o.priors["mu"], "tau_prior": dict(o.tau_levels)}
+    kw: dict[str, Any] = {"mu_prior": o.priors["mu"], "tau_prior": dict(o.tau_levels),
+                          "level": level, "measure": o.measure, "slab": o.label}
     if o.model.get("eta") is not None:
-        kw["eta"] = float(o.model["eta"])
+        kw["lkj_eta"] = float(o.model["eta"])
     say("Bayesian multivariate model (MCMC)")
-    return _api("Multivariate")(o.data, yi="yi", vi="vi", outcome=outcome, study=cluster, V=dr.V,
+    return Multivariate(o.data, yi="yi", vi="vi", outcome=outcome, study=cluster, V=dr.V,
                         **kw).fit(draws=int(s["draws"]), tune=int(s["tune"]),
                                   chains=int(s["chains"]), random_seed=int(s["seed"]),
                                   progressbar=progressbar)
@@ -256,9 +248,10 @@ def _tau_classical(dr: DependentResult) -> dict[str, float]:
     if dr.kind == "multilevel":
         for name, s2 in zip(dr.levels, np.asarray(c.sigma2, float), strict=False):
             out[name] = math.sqrt(max(float(s2), 0.0))
-    else:
-        for name, t2 in zip(dr.levels, np.atleast_1d(np.asarray(c.tau2, float)),
-                            strict=False):
+    else:  # rma_mv's inner levels are sorted; the spec's levels are in data order
+        inner = getattr(c, "inner_levels", None)
+        names = [str(x) for x in (dr.levels if inner is None else inner)]
+        for name, t2 in zip(names, np.atleast_1d(np.asarray(c.tau2, float)), strict=False):
             out[name] = math.sqrt(max(float(t2), 0.0))
     return out
 
@@ -292,7 +285,7 @@ def dependent_summary(res: OutcomeResult) -> pd.DataFrame:
     taus = _tau_classical(dr)
     if dr.kind == "multivariate":
         for lv in dr.levels:
-            term = next((t for t in terms if t.endswith(lv) or t == f"{lv}"), None)
+            term = next((t for t in terms if t.endswith(f"[{lv}]") or t.endswith(lv)), None)
             add(f"mu[{lv}]", f"Pooled effect: {lv}", f"mu[{lv}]", term)
         for lv in dr.levels:
             add(f"tau[{lv}]", f"Between-study SD: {lv}", f"tau[{lv}]",

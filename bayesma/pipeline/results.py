@@ -49,6 +49,9 @@ class OutcomeResult:
         then the dependent-effects posterior.
     pooling : dict
         ``[classical] pooling``: method name ("MH", "Peto", "GLMM") -> its result.
+    factors : dict
+        ``[model] by = [...]``: factor column -> its subgroup analyses
+        (:class:`~bayesma.pipeline.subgroup_factors.FactorResult`).
     """
 
     spec: OutcomeSpec
@@ -69,6 +72,7 @@ class OutcomeResult:
     prior_shift: dict[str, Any] = field(default_factory=dict)
     dependent: Any = None
     pooling: dict[str, Any] = field(default_factory=dict)
+    factors: dict[str, Any] = field(default_factory=dict)
 
     @property
     def main(self) -> Any:

@@ -19,6 +19,7 @@ from bayesma.pipeline.models import fit_bayes, fit_classical, level_params, subg
 from bayesma.pipeline.pooling import run_pooling
 from bayesma.pipeline.results import OutcomeResult, Say, SpecResult, failure_text, quiet
 from bayesma.pipeline.sensitivity import prior_shift, run_sensitivity
+from bayesma.pipeline.subgroup_factors import run_subgroup_factors
 from bayesma.pipeline.tables import overview_row, summary_table
 from bayesma.spec import OutcomeSpec, Spec, load_spec, load_spec_from, study_sizes
 
@@ -198,6 +199,7 @@ def _run(spec: Spec, o: OutcomeSpec, res: OutcomeResult, say: Say, progressbar: 
     res.summary = summary_table(res, spec.engine, spec.classical)
     res.overview = overview_row(res, spec.engine)
     res.pooling = run_pooling(spec, res, say=say)
+    res.factors = run_subgroup_factors(spec, o, res, say)
     _all_bias(spec, res, say)
     res.sensitivity = run_sensitivity(spec, res, say=say, progressbar=progressbar)
     if "priors" in res.sensitivity:

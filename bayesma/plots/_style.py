@@ -348,6 +348,23 @@ def describe_prior(prior: Any) -> str:
 _FORMATS = {".png", ".svg", ".pdf"}
 
 
+def figure_axes(ax: Any, figsize: tuple[float, float]) -> tuple[Figure, Any, bool]:
+    """``(figure, axes, own)``: the given axes and their figure, or (``ax=None``) a new
+    figure of ``figsize`` with one subplot and ``own=True``."""
+    if ax is None:
+        fig = new_figure(figsize)
+        return fig, fig.add_subplot(), True
+    return ax.figure, ax, False
+
+
+def finish_figure(fig: Figure, *, own: bool, save: str | Path | None) -> Figure:
+    """Tighten the layout of a figure the plot made itself (``own``), write it to ``save``
+    (:func:`save_figure`) and return it."""
+    if own:
+        fig.tight_layout()
+    save_figure(fig, save)
+    return fig
+
 def save_figure(fig: Figure, save: str | Path | None, *, dpi: int = SAVE_DPI) -> None:
     """Write ``fig`` to ``save`` (PNG, SVG or PDF, chosen by the extension)."""
     if save is None:

@@ -3,7 +3,10 @@
 :func:`funnel_plot` draws metafor's ``funnel()``: the studies, the pooled estimate with
 its pseudo-confidence region (est ± z·SE), optionally the contour-enhanced version
 (Peters et al. 2008: regions of two-sided p-values around the null) and the studies
-imputed by trim-and-fill as open markers (Duval & Tweedie 2000).
+imputed by trim-and-fill as open markers (Duval & Tweedie 2000), and optionally the
+PET line and PEESE curve (Stanley & Doucouliagos 2014: the fitted meta-regressions of the
+estimate on the standard error and on the sampling variance, whose intercepts at SE = 0
+are the bias-adjusted estimates).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from matplotlib.patches import Patch
 from scipy import stats
 
 from bayesma.bayes.protocol import Posterior
-from bayesma.classical.bias import TrimFillResult
+from bayesma.classical.bias import PetPeeseResult, TrimFillResult
 from bayesma.classical.rma import RMAResult
 from bayesma.errors import BayesmaError
 from bayesma.plots import _style as st
@@ -32,6 +35,8 @@ _YAXES = {
     "seinv": "Inverse standard error (precision)",
     "vinv": "Inverse sampling variance",
 }
+#: colours of the PET line and the PEESE curve
+_PET_COLORS = {"PET": "#009E73", "PEESE": "#CC79A7"}
 #: Contour bands from the innermost (p just below the largest threshold) outwards.
 _SHADES = ("#a3a3a3", "#c9c9c9", "#e8e8e8", "#f4f4f4")
 
@@ -57,10 +62,29 @@ def _se_of(y: np.ndarray, yaxis: str) -> np.ndarray:
         return 1.0 / np.sqrt(y)
 
 
+def _pet_peese_lines(ax: Any, pp: PetPeeseResult, ygrid: np.ndarray, sgrid: np.ndarray,
+                     yaxis: str, scale: Any, legend: list[tuple[Any, str]]) -> None:
+    """PET line and PEESE curve in the funnel's coordinates (``fit.predict(se)`` at each
+    standard error of the vertical grid), intercepts marked at SE = 0."""
+    for fit, what in ((pp.pet, "vs SE"), (pp.peese, "vs SE\u00b2")):
+        color = _PET_COLORS[fit.name]
+        ls = "-" if fit.name == pp.chosen else (0, (5, 2))
+        ax.plot(scale(fit.predict(sgrid)), ygrid, color=color, lw=1.4, ls=ls, zorder=2,
+                gid=f"{fit.name.lower()}_line")
+        if yaxis in ("sei", "vi"):
+            ax.plot([scale(fit.estimate)], [0.0], marker="D", ms=5, color=color, zorder=4,
+                    clip_on=False, gid=f"{fit.name.lower()}_estimate")
+        chosen = "; conditional estimate" if fit.name == pp.chosen else ""
+        legend.append((Line2D([], [], color=color, lw=1.4, ls=ls,
+                              marker="D" if yaxis in ("sei", "vi") else None, ms=4),
+                       f"{fit.name} ({what}{chosen})"))
+
+
 def funnel_plot(
     res: Any,
     *,
     trimfill: Any = None,
+    pet_peese: Any = None,
     contours: Sequence[float] | None = None,
     yaxis: str = "sei",
     level: float = 0.95,
@@ -83,6 +107,12 @@ def funnel_plot(
         A :func:`bayesma.trimfill` result (``trimfill=bm.trimfill(res)``): the imputed studies
         are drawn as open markers and the funnel is centred on the adjusted estimate,
         with the original estimate as a dotted line.
+    pet_peese : PetPeeseResult or None
+        A :func:`bayesma.pet_peese` result of the same fit: the PET line (estimate
+        against SE) and the PEESE curve (estimate against SE², a parabola in SE) are drawn
+        in the funnel's coordinates, with their intercepts (the estimates at SE = 0)
+        marked on a standard-error or variance axis; the legend names the model the
+        conditional estimate uses.
     contours : sequence of float, optional
         Two-sided p-value thresholds for a contour-enhanced funnel plot, e.g.
         ``(0.10, 0.05, 0.01)``: the regions of "significance" around ``ref_line`` are
@@ -126,6 +156,13 @@ def funnel_plot(
     if trimfill is not None and not isinstance(trimfill, TrimFillResult):
         raise BayesmaError("trimfill must be the result of bm.trimfill(res) (the plot does "
                            f"not run analyses); got {type(trimfill).__name__}")
+    if pet_peese is not None:
+        if not isinstance(pet_peese, PetPeeseResult):
+            raise BayesmaError("pet_peese must be the result of bm.pet_peese(res) (the plot "
+                               f"does not run analyses); got {type(pet_peese).__name__}")
+        if int(pet_peese.k) != int(res.k):
+            raise BayesmaError(f"pet_peese was fitted to {pet_peese.k} studies but the funnel "
+                               f"plot has {res.k}: pass bm.pet_peese of the same fit")
     cont = tuple(sorted(float(c) for c in contours)) if contours else ()
     if any(not 0 < c < 1 for c in cont):
         raise BayesmaError(f"contours must be p-values in (0, 1), got {contours}")
@@ -178,6 +215,8 @@ def funnel_plot(
                          [center - z * se_max, center + z * se_max]])
     if cont and ref_model is not None:
         xs = np.concatenate([xs, [ref_model]])
+    if pet_peese is not None:
+        xs = np.concatenate([xs, [pet_peese.pet.estimate, pet_peese.peese.estimate]])
     x_lo, x_hi = float(np.min(xs)), float(np.max(xs))
     pad = 0.06 * (x_hi - x_lo if x_hi > x_lo else 1.0)
     x_lo, x_hi = x_lo - pad, x_hi + pad
@@ -223,6 +262,8 @@ def funnel_plot(
     else:
         legend.append((Line2D([], [], color=st.CLASSICAL, lw=0.9),
                        f"Pooled estimate ({res.method})"))
+    if pet_peese is not None:
+        _pet_peese_lines(ax, pet_peese, ygrid, sgrid, yaxis, scale, legend)
     ax.scatter(scale(yi), y_obs, s=28, color=st.CLASSICAL, zorder=3, gid="studies",
                edgecolors="white", linewidths=0.5)
     legend.append((Line2D([], [], color=st.CLASSICAL, marker="o", ls="none", ms=5),

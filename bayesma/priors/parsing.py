@@ -26,7 +26,8 @@ from bayesma.priors.base import (
 )
 from bayesma.priors.presets import bartos2021, rhodes2015, turner2015
 
-__all__ = ["PRESETS", "PRIOR_ROLES", "Preset", "families_for", "prior_from_spec"]
+__all__ = ["PRESETS", "PRIOR_ROLES", "Preset", "families_for", "prior_from_spec",
+           "priors_from_specs"]
 
 #: Roles a prior can have and the ``Prior.param`` each accepts.
 PRIOR_ROLES: dict[str, str] = {"tau": "tau", "mu": "mu", "beta": "mu"}
@@ -125,6 +126,16 @@ def prior_from_spec(spec: Mapping[str, Any] | Prior, *, role: str | None = None,
         _check_role(prior, role, where)
     return prior
 
+
+def priors_from_specs(prior: Any) -> Any:
+    """Prior specs (mappings with a ``family``, as a stored fit holds them) -> priors,
+    recursively through nested mappings (e.g. one prior per level or outcome); anything
+    else (a Prior, a number, None) is returned as is."""
+    if isinstance(prior, Mapping) and "family" in prior:
+        return prior_from_spec(prior)
+    if isinstance(prior, Mapping):
+        return {k: priors_from_specs(v) for k, v in prior.items()}
+    return prior
 
 def _from_family(spec: Mapping[str, Any], where: str) -> Prior:
     fam = spec["family"]

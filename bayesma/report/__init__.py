@@ -4,7 +4,10 @@
 
     summary.csv, summary.md      Bayesian and classical estimates side by side
     forest.png, forest.pdf       posterior forest plot (observed and shrunken studies)
-    funnel.png                   funnel plot with trim-and-fill
+    funnel.png                   funnel plot with trim-and-fill (and PET-PEESE lines)
+    selection.png                selection function ([bias] selmodel)
+    averaged_mu.png              model-averaged posterior of mu ([bias] bma, robma)
+    weightfunction.png           RoBMA's model-averaged weight function
     prior_posterior.png          prior and posterior of tau and mu
     regression.png               bubble plot (meta-regression specs)
     sensitivity.csv/.png         prior sensitivity sweep

@@ -77,15 +77,25 @@ def _rho_table(t: pd.DataFrame) -> Table:
     return Table(head, rows)
 
 
-def _corr_table(rho: Any, levels: list[str]) -> Table | None:
+def _corr_table(rho: Any, levels: list[str], bayes: Any = None) -> Table | None:
+    """Between-outcome correlations: the posterior mean (when the Bayesian fit has
+    ``rho_matrix``) with the classical estimate in parentheses."""
     if rho is None:
         return None
     if np.ndim(rho) == 0:
         return Table(["", "ρ (between outcomes)"], [["all pairs", fmt(float(rho), 3)]])
     m = np.asarray(rho, float)
     names = [str(x) for x in (rho.index if isinstance(rho, pd.DataFrame) else levels)]
-    rows = [[names[i], *[fmt(m[i, j], 3) for j in range(m.shape[1])]]
-            for i in range(m.shape[0])]
+    post = None
+    if bayes is not None and hasattr(bayes, "rho_matrix"):
+        post = bayes.rho_matrix().reindex(index=names, columns=names).to_numpy(float)
+
+    def cell(i: int, j: int) -> str:
+        if post is None or i == j:
+            return fmt(m[i, j], 3)
+        return f"{fmt(post[i, j], 3)} ({fmt(m[i, j], 3)})"
+
+    rows = [[names[i], *[cell(i, j) for j in range(m.shape[1])]] for i in range(m.shape[0])]
     return Table(["", *names], rows)
 
 
@@ -142,5 +152,7 @@ def dependent_section(res: OutcomeResult) -> dict[str, Any]:
         out["rho_note"] = ("Sensitivity of the CORR model to the assumed within-study "
                            "correlation ρ (robumeta's sensitivity()).")
     if dr.kind == "multivariate" and dr.classical is not None:
-        out["corr"] = _corr_table(getattr(dr.classical, "rho", None), dr.levels)
+        out["corr"] = _corr_table(getattr(dr.classical, "rho", None), dr.levels, res.bayes)
+        out["corr_note"] = ("Between-study correlations of the outcomes: posterior mean "
+                            "(LKJ prior) with the classical rma_mv estimate in parentheses.")
     return out

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from bayesma.measures import favours_labels
 from bayesma.pipeline import OutcomeResult, SpecResult
 from bayesma.plots import (
     forest_plot,
@@ -28,6 +29,8 @@ from bayesma.report.bias_figures import bias_figures
 from bayesma.report.html import render_html
 from bayesma.report.markdown import summary_markdown
 from bayesma.report.outdir import OutputFolder
+from bayesma.report.review import forest_rob, review_files, rob_figures
+from bayesma.report.subgroup_factors import factor_figures
 from bayesma.report.text import csv_safe
 
 __all__ = ["write_csv", "write_outputs"]
@@ -68,9 +71,14 @@ def _outcome_figures(spec: Any, res: OutcomeResult, folder: Path) -> None:
         if "png" not in fmts:
             fmts.insert(0, "png")
         sub = o.model["by"] if o.model["type"] == "subgroups" else None
+        # several outcomes may favour opposite sides: no "favours" labels unless given
+        labels: tuple[str, ...] | None = tuple(o.effect["favours"])
+        if (o.model["type"] == "multivariate" and o.effect.get("lower_is_better") is None
+                and labels == favours_labels(o.measure, lower_is_better=True)):
+            labels = None
         _try_figure(res, "forest", lambda: forest_plot(
-            res.bayes, subgroup=sub, labels=tuple(o.effect["favours"]), prob=level,
-            title=title), [folder / f"forest.{f}" for f in fmts])
+            res.bayes, subgroup=sub, labels=labels, prob=level,
+            title=title, **forest_rob(spec, res)), [folder / f"forest.{f}" for f in fmts])
     if outs["funnel"] and o.bias.get("funnel") and res.classical is not None:
         tf = res.bias.get("trimfill")
         contours = (0.10, 0.05, 0.01) if o.bias.get("contours") else None
@@ -79,6 +87,10 @@ def _outcome_figures(spec: Any, res: OutcomeResult, folder: Path) -> None:
             res.classical, trimfill=tf, contours=contours, level=level, title=title,
             **extra), [folder / "funnel.png"])
     bias_figures(res, folder, lambda name, make, paths: _try_figure(res, name, make, paths))
+    # subgroup factors and risk of bias (report/subgroup_factors.py, report/review.py)
+    factor_figures(res, folder, lambda name, make, paths: _try_figure(res, name, make, paths),
+                   rob=forest_rob(spec, res) if outs["forest"] else None)
+    rob_figures(spec, res, folder, lambda name, make, paths: _try_figure(res, name, make, paths))
     if outs["prior_posterior"] and o.dependent is None:
         _try_figure(res, "prior_posterior", lambda: prior_posterior_plot(
             res.bayes, params=("tau", "mu"), prob=level, title=title),
@@ -220,6 +232,7 @@ def _write_all(result: SpecResult, out: Path, say: Callable[[str], None]) -> lis
         files.append(sp)
     result.meta.setdefault("written", _dt.datetime.now().astimezone().isoformat(
         timespec="seconds"))
+    files += review_files(result, out)  # PRISMA, summary of findings (report/review.py)
     result.files = files
     if outs["report"]:
         rp = out / "report.html"

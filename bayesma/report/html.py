@@ -22,6 +22,8 @@ from bayesma.pipeline import OutcomeResult, SpecResult
 from bayesma.report.bias_models import bias_models_section
 from bayesma.report.dependent import dependent_section, model_text
 from bayesma.report.pooling import conversions_table, pooling_section
+from bayesma.report.review import review_section, rob_section
+from bayesma.report.subgroup_factors import factor_sections
 from bayesma.report.tables import Table, outcome_table, overview_table
 from bayesma.report.text import (
     DASH,
@@ -416,6 +418,7 @@ def _outcome(res: OutcomeResult, multi: bool, engine: str) -> dict[str, Any]:
                                   "Prior (grey) and posterior (blue) densities of τ and μ; "
                                   "the classical estimate beneath."),
         "sens": _sensitivity(res), "bias": _bias(res), "diag": _diagnostics(res, engine),
+        "factors": factor_sections(res, figure), "rob": rob_section(res, figure),
         "notes": list(res.notes),
     }
 
@@ -466,6 +469,9 @@ def render_html(result: SpecResult) -> str:
                         "Meta-regression" if mtype == "meta_regression" else "Subgroups"))
         toc += [(f"{sid}-sensitivity", "Sensitivity"), (f"{sid}-bias", "Publication bias"),
                 (f"{sid}-diagnostics", "Diagnostics")]
+    review = review_section(result, figure)
+    if review is not None:
+        toc.insert(1, ("review", "Review"))
     toc.append(("reproducibility", "Reproducibility"))
     head, rows, notes = overview_table(result)
     version = package_versions()["bayesma"]
@@ -481,6 +487,6 @@ def render_html(result: SpecResult) -> str:
         "toc": toc, "overview_title": "Results across outcomes" if multi else "Main result",
         "overview": Table(head, rows, text_cols=(len(head) - 2,)), "overview_notes": notes,
         "outcomes": [_outcome(r, multi, spec.engine) for r in result.outcomes],
-        "repro": _reproducibility(result), "version": version,
+        "repro": _reproducibility(result), "version": version, "review": review,
     }
     return _ENV.get_template("report.html.j2").render(**context).strip() + "\n"

@@ -73,19 +73,47 @@ def pooling_section(res: OutcomeResult) -> dict[str, Any] | None:
               "binomial likelihood (metafor's rma.glmm)."}
 
 
+def _value(data: pd.DataFrame, row: Any, col: str) -> str:
+    """``col = value`` of one cell of the study table (integers without decimals)."""
+    if col not in data.columns or row not in data.index:
+        return f"{col} = {DASH}"
+    v = data.at[row, col]
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return f"{col} = {v}"
+    # as many decimals as the value has, up to 4 (7, 9.5, 4.1235)
+    digits = next((d for d in range(4) if math.isfinite(x) and round(x, d) == x), 4)
+    return f"{col} = {fmt(x, digits)}"
+
+
 def conversions_table(res: OutcomeResult) -> Table | None:
-    """Which rows were converted and how (``attrs["conversions"]`` of the study table)."""
+    """Which rows were converted, from which values, how, and to what
+    (``attrs["conversions"]`` of the study table, with the values of the study table)."""
     conv = res.spec.data.attrs.get("conversions")
     if conv is None or (isinstance(conv, pd.DataFrame) and conv.empty):
         return None
-    df = (conv if isinstance(conv, pd.DataFrame) else pd.DataFrame(conv)).copy()
+    df = (conv if isinstance(conv, pd.DataFrame) else pd.DataFrame(conv))
     o = res.spec
     data = o.data
-    if o.label and o.label in data.columns and "row" in df.columns:
-        names = {idx: str(v) for idx, v in data[o.label].items()}
-        df.insert(1, "study", [names.get(r, DASH) for r in df["row"]])
-    df = df.drop(columns=[c for c in ("note",) if c in df and (df[c].astype(str) == "").all()])
-    head = [str(c) for c in df.columns]
-    rows = [[DASH if pd.isna(v) else (fmt(v, 4) if isinstance(v, float) else str(v))
-             for v in r] for r in df.itertuples(index=False)]
+    labels = o.label and o.label in data.columns
+    rows = []
+    for r in df.itertuples(index=False):
+        rec = r._asdict()
+        row = rec.get("row")
+        # "q1=q1_1, median=med1, n=n1": metafor's argument = the column it came from
+        cols = [part.split("=", 1)[1].strip() for part in str(rec.get("inputs", "")).split(",")
+                if "=" in part]
+        outs = [c.strip() for c in str(rec.get("outputs", "")).split(",") if c.strip()]
+        study = (str(data.at[row, o.label]) if labels and row in data.index
+                 else (DASH if labels else str(row)))
+        note = str(rec.get("note") or "")
+        rows.append([study, str(rec.get("function", "")),
+                     ", ".join(_value(data, row, c) for c in cols),
+                     str(rec.get("method", "")),
+                     ", ".join(_value(data, row, c) for c in outs) if outs else DASH,
+                     note])
+    head = ["Study" if labels else "Row", "Conversion", "From", "Method", "Result", "Note"]
+    if all(not r[-1] for r in rows):
+        head, rows = head[:-1], [r[:-1] for r in rows]
     return Table(head, rows, num_from=len(head), text_cols=tuple(range(len(head))))

@@ -81,6 +81,8 @@ def measure_name(measure: str | None) -> str:
 def test_name(test: str) -> str:
     """Prose name of a classical test setting."""
     return {"knha": "the Hartung-Knapp-Sidik-Jonkman adjustment",
+            "adhoc": "the modified Hartung-Knapp-Sidik-Jonkman adjustment (scale "
+                     "factor at least 1; metafor's test = \"adhoc\")",
             "z": "Wald z tests", "t": "t tests"}.get(test, test)
 
 

@@ -14,9 +14,12 @@ function                        what it does
 :func:`sensitivity_subsets`     before/after table (classical and exact Bayesian)
                                 excluding high risk-of-bias studies, outliers or any
                                 boolean rule
+:func:`bma_sensitivity`         inclusion Bayes factors of model averaging (bm.bma)
+                                across effect and heterogeneity prior scales
 ==============================  =======================================================
 """
 
+from bayesma.sensitivity.averaging import bma_sensitivity
 from bayesma.sensitivity.loo import BayesLeave1Out, bayes_leave1out
 from bayesma.sensitivity.power import psense, psense_tree
 from bayesma.sensitivity.prior_sets import PRIOR_SETS, tau_prior_set
@@ -36,6 +39,7 @@ __all__ = [
     "PriorSensitivity",
     "SensitivitySubsets",
     "bayes_leave1out",
+    "bma_sensitivity",
     "prior_sensitivity",
     "psense",
     "psense_tree",

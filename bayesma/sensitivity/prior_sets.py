@@ -2,10 +2,12 @@
 
 ``"weakly informative"``: half-normal and half-Cauchy priors at half, once and twice the
 default scale of :func:`bayesma.priors.default_priors` (Friede et al. 2017; Röver et al.
-2021; Gelman 2006). ``"vague"``: wide uniform and half-Cauchy priors, the improper
-uniform and the Jeffreys prior (Gelman 2006; Röver 2020, sec. 2.5). ``"empirical"``: the
-published predictive distributions of Turner et al. (2015, odds ratios), Rhodes et al.
-(2015, SMDs) and Bartoš et al. (2021; 2023, Cochrane).
+2021; Gelman 2006); for log odds ratios (scale 0.5) it holds HalfNormal(1), which the
+coverage table of docs/guide/coverage.md finds near nominal with 2 to 10 studies up to
+tau = 1, where HalfNormal(0.5) undercovers. ``"vague"``: wide uniform and half-Cauchy
+priors, the improper uniform and the Jeffreys prior (Gelman 2006; Röver 2020, sec.
+2.5). ``"empirical"``: the published predictive distributions of Turner et al. (2015,
+odds ratios), Rhodes et al. (2015, SMDs) and Bartoš et al. (2021; 2023, Cochrane).
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from bayesma.errors import BayesmaError, DataError, SpecError
 from bayesma.expressions import filter_rows
 from bayesma.spec.conversions import apply_conversions
 from bayesma.spec.lines import KeyPath, closest
+from bayesma.spec.revman_source import is_revman_source, load_revman_table
 from bayesma.spec.schema import EFFECT_COLUMNS
 
 __all__ = [
@@ -83,7 +84,8 @@ def load_table(cfg: dict[str, Any] | None, base_dir: Path,
         if fpath.is_dir():
             raise fail(("data", "path"), f"{fpath} is a folder, not a CSV file")
         raw_bytes = fpath.read_bytes()
-        df = _read_csv(fpath, raw_bytes, fail)
+        df = (load_revman_table(fpath, cfg, fail) if is_revman_source(fpath, cfg)
+              else _read_csv(fpath, raw_bytes, fail))
         source = {"path": fpath, "sha256": _sha256(raw_bytes),
                   "citation": cfg.get("citation", ""), "title": "", "file": str(fpath)}
     if len(df) == 0:
@@ -171,7 +173,10 @@ def compute_effect_sizes(df: pd.DataFrame, effect: dict[str, Any],
         raise fail(epath("yi"), "given yi needs vi or sei", 'add vi = "vi" or sei = "sei"')
     kwargs: dict[str, Any] = dict(cols)
     if "yi" not in cols:
-        kwargs.update(add=float(effect["add"]), to=effect["to"], drop00=bool(effect["drop00"]),
+        # add=None lets escalc apply metafor's per-measure default (1/2, or 0 for AS, PHI,
+        # RTET, PAS, PFT, IRS, IRFT, IRSD)
+        add = None if effect.get("add") is None else float(effect["add"])
+        kwargs.update(add=add, to=effect["to"], drop00=bool(effect["drop00"]),
                       vtype=effect["vtype"])
     try:
         dat = escalc(measure, df, **kwargs)

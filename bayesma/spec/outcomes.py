@@ -36,6 +36,7 @@ from bayesma.spec.schema import (
     is_prior_table,
     with_defaults,
 )
+from bayesma.spec.subgroup_factors import split_subgroup_factors
 
 __all__ = ["build_prior", "merged_section", "resolve_outcome"]
 
@@ -160,6 +161,7 @@ def _resolve(raw: dict[str, Any], idx: int | None, o: dict[str, Any], table: pd.
 
     # --- model
     mtype = model["type"]
+    split_subgroup_factors(model, m_org.get("by", ("model", "by")), dat, fail)
     if mtype == "meta_regression" and not model.get("mods"):
         raise fail(m_org.get("type", ("model", "type")),
                    "type = 'meta_regression' needs mods", 'add mods = "~ ablat"')
@@ -211,6 +213,8 @@ def _resolve(raw: dict[str, Any], idx: int | None, o: dict[str, Any], table: pd.
             raise fail(m_org.get("type", ("model", "type")),
                        "type = 'multivariate' has no exact engine; it is sampled by MCMC",
                        "set engine = 'mcmc' in [sampler] (or --engine mcmc)")
+        if mtype == "multivariate" and "eta" in priors_cfg:  # LKJ shape, read by the pipeline
+            model["eta"] = float(priors_cfg["eta"])
     if engine == "exact":
         for key in ("mu", "beta"):
             if key in explicit and not explicit[key].is_normal:

@@ -20,6 +20,7 @@ from bayesma.spec.data import load_table
 from bayesma.spec.lines import KeyPath, LineIndex, closest, format_path, spec_error
 from bayesma.spec.model import Spec
 from bayesma.spec.outcomes import resolve_outcome
+from bayesma.spec.review import check_review
 from bayesma.spec.schema import SCHEMA, Key, Section, with_defaults
 
 __all__ = ["check_schema", "load_spec", "load_spec_from", "parse_spec"]
@@ -119,6 +120,11 @@ def parse_spec(text: str, *, base_dir: str | Path = ".", path: str | Path | None
     def fail(key: KeyPath, message: str, hint: str = "") -> SpecError:
         return spec_error(p, index, key, message, hint)
 
+    if isinstance(raw.get("data"), str):  # shorthand: data = "review.rm5", outcome = "CMP-…"
+        short: dict[str, Any] = {"path": raw["data"]}
+        if "outcome" in raw:
+            short["outcome"] = raw.pop("outcome")
+        raw["data"] = short
     check_schema(raw, SCHEMA, (), fail)
     sampler_schema = SCHEMA.fields["sampler"]
     if not isinstance(sampler_schema, Section):  # pragma: no cover - schema invariant
@@ -136,6 +142,7 @@ def parse_spec(text: str, *, base_dir: str | Path = ".", path: str | Path | None
     title = raw.get("title") or (p.stem if p is not None else "Meta-analysis")
 
     source, table = load_table(raw.get("data"), Path(base_dir), fail)
+    check_review(raw, table, fail)
     outcome_raws: list[tuple[int | None, dict[str, Any]]]
     if "outcomes" in raw:
         if not raw["outcomes"]:
@@ -178,6 +185,7 @@ _KIND_TEXT = {
     "prior": "a prior table", "prior_map": "a table of name = prior",
     "str_pair": "a list of two strings", "float_list": "a list of numbers",
     "prior_or_map": "a prior table or a table of level = prior",
+    "count_map": "a whole number or a table of name = whole number", "table": "a table",
 }
 
 
@@ -215,6 +223,10 @@ def _check_table(value: dict[str, Any], node: Section, path: KeyPath,
         check_schema(v, node.fields[key], (*path, key), fail)
 
 
+def _is_count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
 def _check_value(v: Any, key: Key, path: KeyPath, fail: Callable[..., SpecError]) -> None:
     kind = key.kind
     ok = {
@@ -231,6 +243,9 @@ def _check_value(v: Any, key: Key, path: KeyPath, fail: Callable[..., SpecError]
         "float_list": isinstance(v, list) and len(v) > 0 and all(
             isinstance(x, int | float) and not isinstance(x, bool) for x in v),
         "prior_or_map": isinstance(v, dict),
+        "count_map": _is_count(v) or (isinstance(v, dict) and all(
+            _is_count(x) for x in v.values())),
+        "table": isinstance(v, dict),
     }[kind]
     if not ok:
         raise fail(path, f"must be {_KIND_TEXT[kind]}, got {type_name(v)} ({v!r})")

@@ -103,8 +103,8 @@ _EFFECT_FIELDS: dict[str, Key | Section] = {
     "label": Key("str", "column of study labels"),
     "participants": Key("str_or_list", "column(s) summed to count participants "
                         "(default n1i + n2i, or ni)"),
-    "add": Key("float", "value added to 2x2 tables with a zero cell", default=0.5,
-               minimum=0.0),
+    "add": Key("float", "value added to the counts chosen by `to` (default: metafor's, "
+               "1/2, or 0 for AS, PHI, RTET, PAS, PFT, IRS, IRFT, IRSD)", minimum=0.0),
     "to": Key("str", "which 2x2 tables get `add`", choices=("only0", "all", "if0all", "none"),
               default="only0"),
     "drop00": Key("bool", "drop tables with no events in both groups", default=False),
@@ -144,7 +144,10 @@ _MODEL_FIELDS: dict[str, Key | Section] = {
     "type": Key("str", "model", choices=MODEL_TYPES, default="random_effects"),
     "mods": Key("str_or_list", "moderator formula ('~ ablat') or list of columns "
                 "(meta_regression)"),
-    "by": Key("str", "grouping column (subgroups)"),
+    "by": Key("str_or_list", "grouping column (subgroups); a list such as [\"duration\", "
+              "\"age_group\"] gives every column its own subgroup analysis (classical test "
+              "for subgroup differences, Bayesian subgroup model, forest plot, report "
+              "section), and type = 'subgroups' models the first"),
     "tau": Key("str", "subgroups: one tau per level (separate fits, as the forest plot's "
                "subtotals) or one tau shared by all levels",
                choices=("per_level", "shared"), default="per_level"),
@@ -227,6 +230,34 @@ _BIAS_FIELDS: dict[str, Key | Section] = {
                       minimum=0),
 }
 
+_PRISMA_FIELDS: dict[str, Key | Section] = {
+    **{k: Key("count_map", doc) for k, doc in (
+        ("databases", "records identified per database: a number or a table source = n"),
+        ("registers", "records identified per register: a number or a table source = n"),
+        ("excluded_reasons", "reports excluded, a table reason = n"),
+        ("other_sources", "other methods: records per source (websites, citation "
+         "searching, ...), a table source = n"),
+        ("other_excluded_reasons", "other methods: reports excluded, a table reason = n"))},
+    **{k: Key("int", doc, minimum=0) for k, doc in (
+        ("duplicates", "duplicate records removed"),
+        ("automation", "records marked as ineligible by automation tools"),
+        ("other_removed", "records removed for other reasons"),
+        ("screened", "records screened (default: identified - removed)"),
+        ("screen_excluded", "records excluded at screening"),
+        ("sought", "reports sought for retrieval"),
+        ("not_retrieved", "reports not retrieved"),
+        ("assessed", "reports assessed for eligibility"),
+        ("new_studies", "(new) studies included in the review"),
+        ("new_reports", "reports of the (new) included studies"),
+        ("previous_studies", "studies included in the previous version of the review"),
+        ("previous_reports", "reports of those studies"),
+        ("total_studies", "total studies included (previous + new)"),
+        ("total_reports", "total reports of included studies"),
+        ("other_sought", "other methods: reports sought for retrieval"),
+        ("other_not_retrieved", "other methods: reports not retrieved"),
+        ("other_assessed", "other methods: reports assessed for eligibility"))},
+}
+
 #: The spec schema: sections, keys, types and defaults.
 SCHEMA = Section({
     "title": Key("str", "title of the report"),
@@ -234,6 +265,8 @@ SCHEMA = Section({
     "data": Section({
         "dataset": Key("str", "a bundled dataset (bayesma datasets)"),
         "path": Key("str", "CSV file, relative to the spec"),
+        "outcome": Key("str", "RevMan analysis id (\"CMP-001.01\") when path is a RevMan "
+                       "review (.rm5, data package .zip or RevMan's analysis CSV)"),
         "filter": Key("str", "row filter keeping rows, e.g. \"year >= 1960\"; " + FILTER_DOC),
         "citation": Key("str", "citation of the data (shown in the report)"),
     }, doc="where the study table comes from"),
@@ -255,7 +288,7 @@ SCHEMA = Section({
     "classical": Section({
         "method": Key("str", "tau² estimator of the classical twin", choices=CLASSICAL_METHODS,
                       default="REML"),
-        "test": Key("str", "inference of the classical twin", choices=("z", "t", "knha"),
+        "test": Key("str", "inference of the classical twin", choices=("z", "t", "knha", "adhoc"),
                     default="knha"),
         "pooling": Key("str_list", "2x2 / count data: pooled estimates shown beside the "
                        "inverse-variance model (bm.rma_mh, bm.rma_peto, bm.rma_glmm)",
@@ -270,6 +303,33 @@ SCHEMA = Section({
         "formats": Key("str_list", "file formats of the forest plot",
                        choices=("png", "pdf", "svg"), default=("png", "pdf")),
     }, doc="which files to write"),
+    "prisma": Section(_PRISMA_FIELDS, doc="counts of the PRISMA 2020 flow diagram drawn in "
+                      "the report (bm.prisma_flow)"),
+    "rob": Section({
+        "tool": Key("str", "risk-of-bias tool of the judgement columns",
+                    choices=("rob2", "robins-i", "robins-e", "quadas-2", "generic"),
+                    default="rob2"),
+        "domains": Key("str_list", "columns of the domain judgements, in order (default: "
+                       "D1, D2, ... or every text column of judgements)"),
+        "overall": Key("str", "column of the overall judgement (\"\" for none)",
+                       default="overall"),
+        "study": Key("str", "column of study labels (default: the effect's label column)"),
+        "forest": Key("bool", "risk-of-bias dots beside the forest plots", default=True),
+    }, doc="risk-of-bias judgements in the study table: traffic-light and summary figures "
+           "(bm.rob_plot) in the report"),
+    "grade": Section({
+        "assumed_risk": Key("float", "assumed control risk for the absolute effects per "
+                            "1,000 (default: the median control-group risk)",
+                            minimum=0.0, maximum=1.0),
+        "start": Key("str", "starting certainty: randomized trials high, observational low",
+                     choices=("high", "low"), default="high"),
+        "thresholds": Key("float_list", "two thresholds of an appreciable effect on the "
+                          "natural scale (default for ratio measures 0.75, 1.25)"),
+        "ratings": Key("table", "the reviewers' GRADE ratings: a table per outcome name of "
+                       "risk_of_bias, inconsistency, indirectness, imprecision, "
+                       "publication_bias = \"not serious\" | \"serious\" | \"very serious\""),
+        "comments": Key("table", "a comment per outcome name (outcome = \"text\")"),
+    }, doc="the GRADE summary-of-findings table in the report (bm.summary_of_findings)"),
     "outcomes": Section({
         "name": Key("str", "outcome name (required)"),
         "description": Key("str", "a sentence shown in the report"),

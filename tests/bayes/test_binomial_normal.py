@@ -61,6 +61,17 @@ def test_sparse_data_vs_normal_approximation_and_glmm():
     post = fit.posterior
     assert post["alpha"].shape[-1] == 18 and "log_likelihood" in fit.idata.children
     assert np.all(np.isfinite(fit.idata["log_likelihood"]["y"].values))
+    # the twin beside the posterior is the GLMM, and the data groups hold counts
+    table = fit.summary()
+    assert table.attrs["classical"] == "rma_glmm UM.FS (ML)"
+    assert table.loc["mu", "classical"] == pytest.approx(glmm.estimate, rel=1e-12)
+    assert table.loc["tau", "classical"] == pytest.approx(glmm.tau, rel=1e-12)
+    assert set(fit.idata["observed_data"].data_vars) == {"x_t", "x_c"}
+    rep = fit.idata["posterior_predictive"]["x_t"].values
+    assert rep.shape == (4, 500, 18) and np.all(rep <= niel()["n1i"].to_numpy())
+    import matplotlib.pyplot as plt
+
+    plt.close(bm.forest_plot(fit))  # the GLMM twin carries what the forest plot reads
 
 
 @pytest.mark.slow

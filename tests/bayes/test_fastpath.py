@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import bayesma as bm
-from bayesma.bayes.fastpath import ENV_SWITCH, fast_spec
+from bayesma.bayes.fastpath import ENV_SWITCH, fast_spec, fast_spec_regression
 from bayesma.bayes.models.graph import normal_marginal_loglik
 from bayesma.priors import (
     Cauchy,
@@ -104,10 +104,11 @@ def test_a_new_process_loads_the_machine_code_from_disk():
     # importing compiled (and cached) it in this process; a fresh interpreter must hit the
     # cache instead of compiling again
     code = ("import bayesma.bayes.fast_density as fd; "
-            "print(fd.logp_re.cache_hits, fd.expand_re.cache_hits)")
+            "print(fd.logp_re.cache_hits, fd.expand_re.cache_hits, "
+            "fd.logp_mr.cache_hits, fd.expand_mr.cache_hits)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
-    assert out.stdout.split() == ["1", "1"], out.stdout + out.stderr
+    assert out.stdout.split() == ["1", "1", "1", "1"], out.stdout + out.stderr
 
 
 @pytest.mark.slow
@@ -131,3 +132,76 @@ def test_fast_and_compiled_paths_sample_the_same_posterior(monkeypatch):
             z_mean = (fit.mean(p) - exact.mean(p)) / float(az.mcse(x, method="mean"))
             z_sd = (fit.sd(p) - exact.sd(p)) / float(az.mcse(x, method="sd"))
             assert abs(z_mean) < 4 and abs(z_sd) < 4, (p, z_mean, z_sd)
+
+
+# ---------------------------------------------------------------- meta-regression
+def _call_mr(buf: np.ndarray, x: np.ndarray) -> tuple[int, float, np.ndarray]:
+    grad = np.zeros(x.size)
+    out = np.zeros(1)
+    code = fd.logp_mr.ctypes(x.size, x.ctypes.data_as(PTR), grad.ctypes.data_as(PTR),
+                             out.ctypes.data_as(PTR), buf.ctypes.data_as(PTR))
+    return int(code), float(out[0]), grad
+
+
+MR_PRIORS = [
+    ([Normal(0.0, 4.0), Normal(0.0, 1.0)], HalfNormal(0.5)),
+    ([Flat(), StudentT(3.0, 0.1, 0.5), Cauchy(0.0, 2.0)], LogNormalTau2(-2.0, 1.5)),
+]
+
+
+def _design(p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    dat = bm.datasets.load("bcg")
+    y, v = dat["yi"].to_numpy(float), dat["vi"].to_numpy(float)
+    cols = [np.ones(y.size), dat["ablat"].to_numpy(float) - 33.0,
+            dat["year"].to_numpy(float) - 1966.0][:p]
+    return y, v, np.column_stack(cols)
+
+
+@pytest.mark.parametrize("priors,tau_prior", MR_PRIORS)
+def test_regression_density_and_gradient(priors, tau_prior):
+    y, v, X = _design(len(priors))
+    spec = fast_spec_regression(priors, tau_prior, y, v, X)
+    assert spec is not None and spec.n_dim == len(priors) + 1
+    rng = np.random.default_rng(5)
+    pts = np.column_stack([rng.normal(0.0, 0.3, (8, len(priors))), rng.normal(-1, 1, 8)])
+    fast, ref = [], []
+    for x in pts:
+        b, tau = x[:-1], np.exp(x[-1])
+        lp = sum(0.0 if isinstance(pr, Flat) else float(pr.log_density(v)(np.array([bj]))[0])
+                 for pr, bj in zip(priors, b, strict=True))
+        lp += float(tau_prior.log_density(v)(np.array([tau]))[0]) + x[-1]
+        ref.append(lp + float(normal_marginal_loglik(y, v, X @ b, tau**2).sum()))
+        code, val, g = _call_mr(spec.buffer, x)
+        assert code == 0
+        fast.append(val)
+        h = 1e-6
+        num = [(_call_mr(spec.buffer, x + h * e)[1] - _call_mr(spec.buffer, x - h * e)[1])
+               / (2 * h) for e in np.eye(x.size)]
+        np.testing.assert_allclose(g, num, rtol=1e-5, atol=1e-5)
+    diff = np.array(fast) - np.array(ref)  # normalising constants only
+    np.testing.assert_allclose(diff, diff[0], rtol=0, atol=1e-9)
+
+
+def test_regression_fast_spec_follows_the_model():
+    dat = bm.datasets.load("bcg")
+    m = bm.MetaRegression(dat, mods="~ ablat")
+    spec = m._fast_spec()
+    assert spec is not None and spec.names == ("beta", "tau") and spec.shapes == ((2,), ())
+    assert bm.MetaRegression(dat, mods="~ ablat", tau_prior=Uniform(0, 5))._fast_spec() is None
+    assert bm.MetaRegression(dat, mods="~ ablat",
+                             parameterization="noncentered")._fast_spec() is None
+
+
+@pytest.mark.slow
+def test_regression_fast_path_samples_the_exact_posterior():
+    import arviz as az
+
+    dat = bm.datasets.load("bcg")
+    exact = bm.exact_posterior(dat, mods="~ ablat")
+    fit = bm.MetaRegression(dat, mods="~ ablat").fit(draws=1000, tune=600, chains=2,
+                                                     random_seed=11, progressbar=False)
+    assert fit.divergences == 0
+    for p in ("mu", "tau", "beta[ablat]"):
+        x = fit.posterior["beta"].sel(term="ablat") if p == "beta[ablat]" else fit.posterior[p]
+        z = (fit.mean(p) - exact.mean(p)) / float(az.mcse(x, method="mean"))
+        assert abs(z) < 4, (p, z)

@@ -181,7 +181,7 @@ def test_mcmc_agrees_with_exact_engine_within_4_mcse():
         for ps, pe in pairs:
             pri = dict(mu_prior=Normal(0, 10), tau_prior={lv[0]: ps, lv[1]: pe})
             fit = Multilevel(d, random=f"~ 1 | {lv[0]}/{lv[1]}", **pri).fit(
-                draws=1000, tune=700, chains=4, random_seed=11, progressbar=False)
+                draws=1000, tune=700, chains=2, random_seed=11, progressbar=False)
             assert isinstance(fit, MultilevelFit) and isinstance(fit, bm.bayes.Posterior)
             exact = bm.exact_posterior(d, random=f"~ 1 | {lv[0]}/{lv[1]}", **pri)
             diag = fit.diagnostics()

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayesma.bayes.averaging.averaged_accessors import AveragedAccessors
 from bayesma.bayes.averaging.components import (
     EFFECT_MODELS,
     MODELS,
@@ -42,7 +43,7 @@ from bayesma.bayes.averaging.mixture import (
 )
 from bayesma.bayes.exact import exact_posterior
 from bayesma.bayes.exact.checks import confidence_level
-from bayesma.bayes.protocol import n_draws, parse_param, resolve_prob
+from bayesma.bayes.protocol import parse_param, resolve_prob
 from bayesma.errors import BayesmaError
 from bayesma.formatting import fmt_num
 
@@ -72,7 +73,7 @@ def _lse(x: np.ndarray) -> float:
     return m + math.log(float(np.sum(np.exp(x - m))))
 
 
-class BMAResult:
+class BMAResult(AveragedAccessors):
     """Result of :func:`bma`; satisfies :class:`bayesma.bayes.protocol.Posterior` for
     ``"mu"`` and ``"tau"`` (model-averaged: a spike at 0 plus the posteriors of the models
     where the parameter is free).
@@ -161,73 +162,28 @@ class BMAResult:
                 self._conditional[name] = Averaged(parts, support=(0.0, math.inf))
         return self._conditional[name]
 
-    def prob_zero(self, param: str = "mu") -> float:
-        """Posterior probability of the spike at 0 (the models fixing ``param`` at 0)."""
-        return self._get(param).spike
+    def averaged(self, param: str = "mu", *, conditional: bool = False) -> Averaged:
+        """The model-averaged posterior of ``param`` (``"mu"`` or ``"tau"``) as a mixture:
+        ``.spike`` (mass at 0), ``.parts`` (weights and per-model posteriors), ``.cdf``,
+        ``.quantile``; ``conditional=True`` renormalises over the models where it is free."""
+        return self._get(param, conditional)
 
-    def mean(self, param: str, *, conditional: bool = False) -> float:
-        """Model-averaged posterior mean; ``conditional=True`` averages only the models
-        where the parameter is free (metaBMA's averaged posterior of d under H1)."""
-        return self._get(param, conditional).mean()
-
-    def sd(self, param: str, *, conditional: bool = False) -> float:
-        """Model-averaged posterior standard deviation."""
-        return self._get(param, conditional).sd()
-
-    def quantile(self, param: str, q: Any, *, conditional: bool = False) -> Any:
-        """Quantile(s) of the model-averaged posterior (a quantile inside the spike is 0)."""
-        out = self._get(param, conditional).quantile(q)
-        return float(out[0]) if np.ndim(q) == 0 else out
-
-    def median(self, param: str, *, conditional: bool = False) -> float:
-        """Posterior median."""
-        return self.quantile(param, 0.5, conditional=conditional)
-
-    def cdf(self, param: str, x: Any, *, conditional: bool = False) -> Any:
-        """``P(param <= x)`` (the spike at 0 counts at x = 0)."""
-        out = self._get(param, conditional).cdf(x)
-        return float(out[0]) if np.ndim(x) == 0 else out
-
-    def interval(self, param: str, prob: float | None = None, kind: str = "eti", *,
-                 conditional: bool = False) -> tuple[float, float]:
-        """Equal-tailed credible interval; ``prob=None`` means :attr:`level`.
-
-        Raises
-        ------
-        BayesmaError
-            For ``kind="hdi"``: a shortest interval of a density plus a point mass is not
-            defined by the usual density threshold, so it is not offered.
-        """
-        p = resolve_prob(prob, self.level)
-        if kind != "eti":
-            raise BayesmaError(f"interval kind {kind!r} is not available for a model-averaged "
-                               "posterior with a point mass; use kind='eti'")
-        lo, hi = self._get(param, conditional).quantile([(1 - p) / 2, (1 + p) / 2])
-        return float(lo), float(hi)
-
-    def prob_less(self, param: str, value: float = 0.0, *, conditional: bool = False
-                  ) -> float:
-        """``P(param < value)`` (strict: the spike at 0 does not count at value = 0)."""
-        return float(self._get(param, conditional).cdf_left(value)[0])
-
-    def draws(self, param: str, *, n: int | None = None, random_seed: Any = None,
-              conditional: bool = False) -> np.ndarray:
-        """``n`` draws (default 4000) of the model-averaged posterior."""
-        n = n_draws(n, 4000)
-        rng = np.random.default_rng(random_seed)
-        return self._get(param, conditional).draws(n, rng)
+    @property
+    def components(self) -> pd.DataFrame:
+        """Per component (``effect``, ``heterogeneity``): ``prior_prob``, ``post_prob``
+        (inclusion probabilities) and ``bf_inclusion``, as RoBMA's components table."""
+        rows = {}
+        for name, models, bf in (("effect", EFFECT_MODELS, self.bf_effect),
+                                 ("heterogeneity", RANDOM_MODELS, self.bf_heterogeneity)):
+            rows[name] = {"prior_prob": float(self.prior_probs[list(models)].sum()),
+                          "post_prob": float(self.posterior_probs[list(models)].sum()),
+                          "bf_inclusion": bf}
+        return pd.DataFrame.from_dict(rows, orient="index").rename_axis("component")
 
     def summary(self, prob: float | None = None) -> pd.DataFrame:
         """mean, sd, median, equal-tailed interval and ``P(= 0)`` (the spike) of mu and tau."""
         p = resolve_prob(prob, self.level)
-        rows = {}
-        for par in ("mu", "tau"):
-            lo, hi = self.interval(par, p)
-            rows[par] = {"mean": self.mean(par), "sd": self.sd(par),
-                         "median": self.median(par), "eti_low": lo, "eti_high": hi,
-                         "p_zero": self.prob_zero(par)}
-        df = pd.DataFrame.from_dict(rows, orient="index")
-        df.index.name = "param"
+        df = self._summary_frame(("mu", "tau"), p)
         df.attrs.update({"model": "meta_bma (model-averaged)", "prob": p,
                          "mu_prior": self.priors["mu"].describe(),
                          "tau_prior": self.priors["tau"].describe()})
@@ -235,24 +191,12 @@ class BMAResult:
 
     def to_datatree(self, *, n: int | None = None, random_seed: Any = None) -> xr.DataTree:
         """Draws of mu and tau (4 chains) with the model probabilities as attributes."""
-        n = n_draws(n, 4000)
-        per = max(n // 4, 1)
-        seed = 0 if random_seed is None else random_seed
-        rng = np.random.default_rng(seed)
-        post = {par: (("chain", "draw"), self._get(par).draws(per * 4, rng).reshape(4, per))
-                for par in ("mu", "tau")}
         attrs = {"model": "BMAResult", "mu_prior": self.priors["mu"].describe(),
                  "tau_prior": self.priors["tau"].describe(), "level": self.level,
                  "bf_effect": self.bf_effect, "bf_heterogeneity": self.bf_heterogeneity}
         attrs.update({f"posterior_prob_{m}": float(v) for m, v in self.posterior_probs.items()})
         attrs.update({f"log_ml_{m}": float(v) for m, v in self.log_ml.items()})
-        if self.measure:
-            attrs["measure"] = self.measure
-        ds = xr.Dataset(post, coords={"chain": np.arange(4), "draw": np.arange(per)},
-                        attrs=attrs)
-        tree = xr.DataTree.from_dict({"posterior": ds})
-        tree.attrs.update(attrs)
-        return tree
+        return self._draws_tree(attrs, n, random_seed)
 
     # ------------------------------------------------------------------ display
     def __str__(self) -> str:

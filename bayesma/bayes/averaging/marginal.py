@@ -14,6 +14,7 @@ With ``y_i ~ N(theta_i, v_i)``, ``theta_i ~ N(mu, tau²)`` and ``mu ~ N(m, s²)`
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +26,7 @@ from bayesma.errors import BayesmaError
 from bayesma.priors import Normal, Prior
 
 __all__ = ["FourModels", "fit_four_models", "log_ml_fixed_h0", "fixed_h1_parts",
-           "random_h0_quadrature"]
+           "random_h0_quadrature", "tau_marginal_quadrature"]
 
 
 def log_ml_fixed_h0(y: np.ndarray, v: np.ndarray) -> float:
@@ -43,10 +44,11 @@ def fixed_h1_parts(y: np.ndarray, v: np.ndarray, mu_prior: Normal
     return float(log_l[0]), float(b[0, 0]), math.sqrt(float(c[0, 0, 0]))
 
 
-def random_h0_quadrature(y: np.ndarray, v: np.ndarray, tau_prior: Prior) -> TauQuadrature:
-    """Quadrature over tau of ``p(tau) prod_i N(y_i | 0, v_i + tau²)`` (mu fixed at 0);
-    its ``log_z`` is the log marginal likelihood of ``random_H0`` and it carries the
-    posterior of tau under that model (cdf, quantiles, moments)."""
+def tau_marginal_quadrature(log_lik_given_tau: Callable[[np.ndarray], np.ndarray],
+                            v: np.ndarray, tau_prior: Prior) -> TauQuadrature:
+    """Quadrature over tau of ``p(tau) L(tau)`` (``log_lik_given_tau`` vectorised over
+    tau); its ``log_z`` is the log marginal likelihood ``log ∫ p(tau) L(tau) dtau`` (the
+    exact engine's adaptive Gauss-Kronrod rule, scale ``sqrt(median v)``)."""
     log_prior = tau_prior.log_density(v)
 
     def logpost(tau: np.ndarray) -> np.ndarray:
@@ -55,11 +57,22 @@ def random_h0_quadrature(y: np.ndarray, v: np.ndarray, tau_prior: Prior) -> TauQ
         out = np.full(tau.shape, -np.inf)
         ok = np.isfinite(lp) & np.isfinite(tau)
         if ok.any():
-            s2 = v[None, :] + np.square(tau[ok])[:, None]
-            out[ok] = lp[ok] - 0.5 * np.sum(LOG2PI + np.log(s2) + y[None, :] ** 2 / s2, axis=1)
+            out[ok] = lp[ok] + log_lik_given_tau(tau[ok])
         return out
 
     return TauQuadrature(logpost, tau_prior.support, scale=math.sqrt(float(np.median(v))))
+
+
+def random_h0_quadrature(y: np.ndarray, v: np.ndarray, tau_prior: Prior) -> TauQuadrature:
+    """Quadrature over tau of ``p(tau) prod_i N(y_i | 0, v_i + tau²)`` (mu fixed at 0);
+    its ``log_z`` is the log marginal likelihood of ``random_H0`` and it carries the
+    posterior of tau under that model (cdf, quantiles, moments)."""
+
+    def log_lik(tau: np.ndarray) -> np.ndarray:
+        s2 = v[None, :] + np.square(tau)[:, None]
+        return -0.5 * np.sum(LOG2PI + np.log(s2) + y[None, :] ** 2 / s2, axis=1)
+
+    return tau_marginal_quadrature(log_lik, v, tau_prior)
 
 
 @dataclass(frozen=True)

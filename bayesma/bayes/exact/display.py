@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from bayesma.bayes.exact.mixture import mixture_hdi, mixture_quantile
+from bayesma.bayes.accessors import location_row_stats
 from bayesma.bayes.exact.quadrature import logsumexp
 from bayesma.bayes.exact.tau_scale import TAU_LIKE
 from bayesma.bayes.protocol import STAT_COLUMNS
@@ -75,32 +75,14 @@ class DisplayMixin:
             q = self._from_tau(name, tq)
             h = self._hdi_tau_like(name, prob, q[[0, 2]])
             stats[name] = (self.mean(name), self.sd(name), q[1], q[0], q[2], h[0], h[1])
-        # all mixture rows in one batch
-        w = self._node_data()["w"]
-        first = 1 if self.intercept else 0
-        loc = (["mu", "theta_new"] if self.intercept else []) + [
-            f"beta[{t}]" for t in self.terms[first:]] + (
-            ["mu_centered"] if self.centered else [])
-        names = loc + ([f"theta[{lab}]" for lab in self.labels] if theta else [])
-        blocks = ([self._mixture("mu", None), self._mixture("theta_new", None)]
-                  if self.intercept else [])
-        if self.p > first:
-            blocks.append(self._mixture("beta", list(range(first, self.p))))
-        if self.centered:
-            blocks.append(self._mixture("mu_centered", None))
-        if theta:
-            blocks.append(self._mixture("theta", list(range(self.k))))
-        M = np.vstack([b[0] for b in blocks])
-        S = np.vstack([b[1] for b in blocks])
-        n = M.shape[0]
-        rows = np.repeat(np.arange(n), 3)
-        qv = mixture_quantile(np.tile(qs, n), M[rows], S[rows], w).reshape(n, 3)
-        hv = mixture_hdi(M, S, w, prob, qv[:, [0, 2]])
-        mean = M @ w
-        sd = np.sqrt((np.square(M - mean[:, None]) + np.square(S)) @ w)
-        sd[:len(loc)] = [self.sd(nm) for nm in loc]  # tail-aware (infinite moments)
-        for i, nm in enumerate(names):
-            stats[nm] = (mean[i], sd[i], qv[i, 1], qv[i, 0], qv[i, 2], hv[i, 0], hv[i, 1])
+        loc, rows = location_row_stats(
+            self._mixture, self._node_data()["w"], prob, intercept=self.intercept,
+            terms=list(self.terms), centered=self.centered, labels=list(self.labels),
+            theta=theta)
+        for nm in loc:  # tail-aware SDs (infinite moments)
+            rows[nm] = (rows[nm][0], self.sd(nm), *rows[nm][2:])
+        stats.update(rows)
+        names = list(rows)
         order = (["mu"] if self.intercept else []) + ["tau", "tau2", "i2"] + (
             ["theta_new"] if self.intercept else []) + [
             nm for nm in names if nm not in ("mu", "theta_new")]

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
+from bayesma.bayes.accessors import mixture_cdf, mixture_quantiles, shaped
 from bayesma.bayes.centering import center_design, check_prior_scale
 from bayesma.bayes.exact.checks import check_location_prior, check_tau_prior, confidence_level
 from bayesma.bayes.exact.display import DisplayMixin
@@ -34,7 +34,6 @@ from bayesma.bayes.exact.draws import DrawsMixin
 from bayesma.bayes.exact.evidence import EvidenceMixin
 from bayesma.bayes.exact.gaussian import GaussianPart
 from bayesma.bayes.exact.intervals import IntervalsMixin
-from bayesma.bayes.exact.mixture import mixture_quantile
 from bayesma.bayes.exact.quadrature import TauQuadrature
 from bayesma.bayes.exact.tau_scale import TAU_LIKE, from_tau, log_dtau_dx, to_tau
 from bayesma.bayes.protocol import check_quantile_probs, parse_param
@@ -386,28 +385,11 @@ class ExactPosterior(DisplayMixin, DrawsMixin, EvidenceMixin, IntervalsMixin):
             out = self._from_tau(kind, self._quad.map.tau(self._quad.quantile_u(qa)))
             return float(out[0]) if np.ndim(q) == 0 else out
         vals = self._mixture_quantiles(kind, idx, qa)  # (n_rows, nq)
-        if np.ndim(q) == 0:
-            return self._wrap(kind, idx, vec, vals[:, 0])
-        if not vec:
-            return vals[0]
-        df = self._wrap(kind, idx, vec, vals)
-        df.columns = list(qa)
-        return df
+        return shaped(vals, q, vec, lambda v: self._wrap(kind, idx, vec, v), qa)
 
     def _mixture_quantiles(self, kind, idx, qa, x0=None):
-        nd = self._node_data()
         M, S = self._mixture(kind, idx)
-        n, nq = M.shape[0], qa.size
-        rows = np.repeat(np.arange(n), nq)
-        qq = np.tile(qa, n)
-        out = np.full(rows.size, np.nan)
-        inner = (qq > 0) & (qq < 1)
-        out[qq <= 0] = -np.inf
-        out[qq >= 1] = np.inf
-        if inner.any():
-            out[inner] = mixture_quantile(qq[inner], M[rows[inner]], S[rows[inner]], nd["w"],
-                                          None if x0 is None else x0[inner])
-        return out.reshape(n, nq)
+        return mixture_quantiles(M, S, self._node_data()["w"], qa, x0)
 
     def median(self, param: str):
         """Posterior median."""
@@ -423,16 +405,9 @@ class ExactPosterior(DisplayMixin, DrawsMixin, EvidenceMixin, IntervalsMixin):
             out = self._quad.cdf_u(self._quad.map.u(tau))
             out = np.where(xa <= lo, 0.0, np.where(xa >= hi, 1.0, out))
             return float(out[0]) if np.ndim(x) == 0 else out
-        nd = self._node_data()
         M, S = self._mixture(kind, idx)
-        F = special.ndtr((xa[None, :, None] - M[:, None, :]) / S[:, None, :]) @ nd["w"]
-        if np.ndim(x) == 0:
-            return self._wrap(kind, idx, vec, F[:, 0])
-        if not vec:
-            return F[0]
-        df = self._wrap(kind, idx, vec, F)
-        df.columns = list(xa)
-        return df
+        F = mixture_cdf(M, S, self._node_data()["w"], xa)
+        return shaped(F, x, vec, lambda v: self._wrap(kind, idx, vec, v), xa)
 
     def pdf(self, param: str, x):
         """Posterior density at ``x`` (scalar or array)."""
@@ -475,6 +450,13 @@ class ExactPosterior(DisplayMixin, DrawsMixin, EvidenceMixin, IntervalsMixin):
         nd = self._node_data()
         var = nd["C"][:, 0, 0] + np.square(nd["tau"]) + float(v_new)
         return nd["b"][:, 0].copy(), np.sqrt(var), nd["w"].copy()
+
+    def mu_mixture(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Normal-mixture form ``(M, S, w)`` of the posterior of mu (the first
+        coefficient): component means ``b_0(tau_g)``, sds ``sqrt(C_00(tau_g))`` and weights
+        over the quadrature nodes (Röver 2020, sec. 2.4)."""
+        nd = self._node_data()
+        return nd["b"][:, 0].copy(), np.sqrt(nd["C"][:, 0, 0]), nd["w"].copy()
 
     def prob_less(self, param: str, value: float = 0.0):
         """Posterior probability ``P(param < value)``."""

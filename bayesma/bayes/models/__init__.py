@@ -83,6 +83,7 @@ from bayesma.bayes.models.graph import (
     tau_switch,
 )
 from bayesma.bayes.models.multilevel import Multilevel, MultilevelFit
+from bayesma.bayes.models.multivariate import Multivariate, MultivariateFit
 from bayesma.bayes.models.random_effects import (
     CommonEffect,
     RandomEffects,
@@ -111,6 +112,7 @@ __all__ = [
     "MetaModel",
     "MetaRegression",
     "Multilevel", "MultilevelFit",
+    "Multivariate", "MultivariateFit",
     "PosteriorDraws",
     "RandomEffects",
     "RobustRandomEffects",

@@ -319,19 +319,13 @@ class MetaModel(PosteriorDraws, TauPriorSweep):
         posterior = self._posterior(run.posterior, rngs[0])
         groups: dict[str, xr.Dataset] = {"posterior": posterior,
                                          "sample_stats": run.sample_stats}
-        groups["observed_data"] = xr.Dataset(
-            {"y": ("study", self.yi)}, coords={"study": self.labels})
+        groups["observed_data"] = self._observed_data()
         groups["constant_data"] = self._constant_data()
         if log_likelihood:
             groups["log_likelihood"] = self._log_likelihood(posterior)
             groups["log_prior"] = self._log_prior(posterior)
         if posterior_predictive:
-            theta = posterior["theta"].values
-            groups["posterior_predictive"] = xr.Dataset(
-                {"y": (("chain", "draw", "study"),
-                       theta + np.sqrt(self.vi) * rngs[1].standard_normal(theta.shape))},
-                coords={"chain": posterior.chain, "draw": posterior.draw,
-                        "study": self.labels})
+            groups["posterior_predictive"] = self._posterior_predictive(posterior, rngs[1])
         prior_note = ""
         if prior_predictive:
             prior, prior_note = self._prior_groups(st.chains * st.draws, rngs[2])
@@ -373,6 +367,19 @@ class MetaModel(PosteriorDraws, TauPriorSweep):
         fit = BayesFit(tree, model=self, report=report)
         warn_if_problems(report, model=self.describe())
         return fit
+
+    def _observed_data(self) -> xr.Dataset:
+        """The ``observed_data`` group: the effect sizes ``y`` (count models: the counts)."""
+        return xr.Dataset({"y": ("study", self.yi)}, coords={"study": self.labels})
+
+    def _posterior_predictive(self, posterior: xr.Dataset,
+                              rng: np.random.Generator) -> xr.Dataset:
+        """Replicated data: ``y_rep_i ~ N(theta_i, v_i)`` per draw (count models override)."""
+        theta = posterior["theta"].values
+        return xr.Dataset(
+            {"y": (("chain", "draw", "study"),
+                   theta + np.sqrt(self.vi) * rng.standard_normal(theta.shape))},
+            coords={"chain": posterior.chain, "draw": posterior.draw, "study": self.labels})
 
     def _extra_attrs(self) -> dict[str, Any]:
         """Model-specific root attributes of the fit's tree (strings and numbers)."""

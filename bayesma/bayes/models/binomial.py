@@ -5,7 +5,8 @@ x_ci ~ Bin(n_ci, expit(alpha_i)), x_ti ~ Bin(n_ti, expit(alpha_i + theta_i)),
 theta_i = mu + tau z_i, z_i ~ N(0, 1) (non-centred), alpha_i ~ N(0, alpha_sd²): the exact
 binomial likelihood, no continuity correction; zero and double-zero studies are kept (a
 double-zero study informs alpha_i and, through it, nothing else). Its classical twin is
-:func:`bayesma.rma_glmm` (``model="UM.FS"``: fixed study intercepts).
+:func:`bayesma.rma_glmm` (``model="UM.FS"``: fixed study intercepts), and its observed
+data, prior and posterior predictive draws are the event counts ``x_t`` and ``x_c``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy.special import gammaln
+from scipy.special import expit, gammaln
 
 from bayesma.bayes.models.base import MetaModel
 from bayesma.bayes.models.derived import stacked_draws
@@ -51,9 +52,14 @@ class BinomialNormal(MetaModel):
     Notes
     -----
     The model's ``yi``/``vi`` (log OR with 1/2 added to zero cells, by ``escalc``) only
-    serve the default priors and the classical twin of the summary table; the likelihood
-    uses the counts. The ``log_likelihood`` group holds the per-study binomial
-    log-likelihood of both arms given (alpha_i, theta_i).
+    serve the default priors and the study rows of forest plots; the likelihood uses the
+    counts. The classical twin (``fit.classical``, the summary table's ``classical``
+    columns) is :func:`~bayesma.rma_glmm` with ``model="UM.FS"`` on the same counts (ML,
+    Wald CI; tau without a CI). The ``observed_data``, ``prior_predictive`` and
+    ``posterior_predictive`` groups hold the event counts ``x_t`` and ``x_c`` (the
+    replicates drawn from Bin(n, expit(alpha_i [+ theta_i]))); the ``log_likelihood``
+    group holds the per-study binomial log-likelihood of both arms given (alpha_i,
+    theta_i).
     """
 
     model_name = "BinomialNormal"
@@ -77,6 +83,8 @@ class BinomialNormal(MetaModel):
         super().__init__(table, "yi", "vi", mu_prior=mu_prior, tau_prior=tau_prior,
                          slab=slab, measure="OR", parameterization=parameterization)
         self.counts = {"x_t": a, "n_t": a + b, "x_c": c, "n_c": c + d}
+        #: metafor's argument names -> the count columns (for the rma_glmm twin)
+        self.count_columns = cols
         self.alpha_sd = float(alpha_sd)
         self._init_kwargs = {"ai": ai, "n1i": n1i, "ci": ci, "n2i": n2i, "bi": bi, "di": di,
                              "alpha_sd": self.alpha_sd, "slab": slab,
@@ -121,6 +129,48 @@ class BinomialNormal(MetaModel):
         post["alpha"] = self._wrap(raw, "alpha", stacked_draws(raw, "alpha"), ("study",),
                                    {"study": self.labels})
         return post
+
+    def _observed_data(self) -> xr.Dataset:
+        """The event counts of both arms (the data of the likelihood)."""
+        return xr.Dataset({"x_t": ("study", self.counts["x_t"]),
+                           "x_c": ("study", self.counts["x_c"])},
+                          coords={"study": self.labels})
+
+    def _constant_data(self) -> xr.Dataset:
+        """Group sizes (and the normal-approximation vi used by data-dependent priors)."""
+        ds = super()._constant_data()
+        ds["n_t"] = ("study", self.counts["n_t"])
+        ds["n_c"] = ("study", self.counts["n_c"])
+        return ds
+
+    def _replicate_counts(self, post: xr.Dataset, alpha: np.ndarray, theta: np.ndarray,
+                          rng: np.random.Generator) -> xr.Dataset:
+        """x_t ~ Bin(n_t, expit(alpha + theta)), x_c ~ Bin(n_c, expit(alpha)) per draw."""
+        out = {}
+        for name, n, eta in (("x_t", self.counts["n_t"], alpha + theta),
+                             ("x_c", self.counts["n_c"], alpha)):
+            draws = rng.binomial(np.broadcast_to(n, eta.shape).astype(np.int64), expit(eta))
+            out[name] = self._wrap(post, name, draws, ("study",), {"study": self.labels})
+        return xr.Dataset(out)
+
+    def _posterior_predictive(self, posterior: xr.Dataset,
+                              rng: np.random.Generator) -> xr.Dataset:
+        """Replicated event counts of both arms given each draw's (alpha_i, theta_i)."""
+        return self._replicate_counts(posterior, stacked_draws(posterior, "alpha"),
+                                      stacked_draws(posterior, "theta"), rng)
+
+    def _prior_groups(self, n: int, rng: np.random.Generator
+                      ) -> tuple[dict[str, xr.Dataset], str]:
+        """``prior`` (with alpha_i ~ N(0, alpha_sd²)) and the counts' ``prior_predictive``."""
+        groups, note = super()._prior_groups(n, rng)
+        if not groups:
+            return groups, note
+        prior = groups["prior"]
+        alpha = self.alpha_sd * rng.standard_normal((n, self.k))
+        prior["alpha"] = self._wrap(prior, "alpha", alpha, ("study",), {"study": self.labels})
+        groups["prior_predictive"] = self._replicate_counts(
+            prior, alpha, stacked_draws(prior, "theta"), rng)
+        return groups, note
 
     def _log_likelihood(self, post: xr.Dataset) -> xr.Dataset:
         """Binomial log-likelihood of both arms per study given (alpha_i, theta_i)."""

@@ -18,6 +18,7 @@ import pandas as pd
 from bayesma.bayes.models.base import MetaModel
 from bayesma.bayes.models.binomial import BinomialNormal
 from bayesma.bayes.models.multilevel import Multilevel
+from bayesma.bayes.models.multivariate import Multivariate
 from bayesma.bayes.models.random_effects import (
     CommonEffect,
     RandomEffects,
@@ -33,7 +34,8 @@ __all__ = ["MODEL_CLASSES", "model_from_spec"]
 #: Model classes by name (the ``class`` of a stored spec).
 MODEL_CLASSES: dict[str, type[MetaModel]] = {
     c.__name__: c for c in (RandomEffects, CommonEffect, MetaRegression, Subgroups,
-                            RobustRandomEffects, Multilevel, BinomialNormal)
+                            RobustRandomEffects, Multilevel, Multivariate,
+                            BinomialNormal)
 }
 
 
@@ -92,8 +94,8 @@ def model_from_spec(spec: Mapping[str, Any] | str, data: pd.DataFrame) -> MetaMo
     for key, p in spec["priors"].items():
         if key == "nu":
             priors["nu"] = prior_from_spec(p) if isinstance(p, dict) else float(p)
-        elif key == "beta" and "family" not in p:
-            priors["beta_prior"] = {t: prior_from_spec(s) for t, s in p.items()}
+        elif isinstance(p, Mapping) and "family" not in p:  # by term / outcome
+            priors[f"{key}_prior"] = {t: prior_from_spec(s) for t, s in p.items()}
         else:
             priors[f"{key}_prior"] = prior_from_spec(p)
     with warnings.catch_warnings():

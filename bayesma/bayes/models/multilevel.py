@@ -47,7 +47,8 @@ from bayesma.bayes.multilevel import (
 from bayesma.bayes.table import posterior_table
 from bayesma.classical.confint import typical_variance
 from bayesma.errors import BayesmaError, DataError
-from bayesma.priors import Prior, default_priors, prior_from_spec
+from bayesma.priors import Prior, default_priors
+from bayesma.priors.parsing import priors_from_specs
 
 __all__ = ["Multilevel", "MultilevelFit"]
 
@@ -104,6 +105,8 @@ class Multilevel(MetaModel):
     center : bool
         Centre the moderators (intercept prior at their means).
 
+    Notes
+    -----
     The fit's posterior holds ``mu``, ``tau`` and ``tau2`` (dim ``level``: the outer
     then the inner level, so ``"tau[study]"``), ``i2`` (percent, metafor's multilevel
     I² per level), ``beta`` (dim ``term``, with moderators), ``mu_centered``,
@@ -156,7 +159,8 @@ class Multilevel(MetaModel):
         if self.intercept:
             self.priors["mu"] = check_prior(mu_prior if mu_prior is not None
                                             else defaults["mu"], "mu_prior", "mu")
-        self.priors["tau"] = level_priors(_rebuild(tau_prior), self.levels, defaults["tau"])
+        self.priors["tau"] = level_priors(priors_from_specs(tau_prior), self.levels,
+                                          defaults["tau"])
         for lv, pr in self.priors["tau"].items():
             check_prior(pr, f"tau_prior[{lv!r}]", "tau")
         slopes = self.terms[1:] if self.intercept else self.terms
@@ -179,7 +183,7 @@ class Multilevel(MetaModel):
 
     def _normalize_beta(self, prior: Any) -> dict[str, Prior]:
         slopes = self.terms[1:] if self.intercept else self.terms
-        prior = _rebuild(prior)
+        prior = priors_from_specs(prior)
         if prior is None:
             prior = self.default_priors["beta"]
         if isinstance(prior, Prior):
@@ -212,7 +216,7 @@ class Multilevel(MetaModel):
         tp = priors.pop("tau_prior", None)
         new = super().with_priors(**priors)
         if tp is not None:
-            tp = _rebuild(tp)
+            tp = priors_from_specs(tp)
             cur = dict(self.priors["tau"])
             if isinstance(tp, Mapping):  # the levels not named keep their priors
                 tau = level_priors({**cur, **tp}, self.levels, cur[self.levels[0]])
@@ -433,12 +437,3 @@ class Multilevel(MetaModel):
     def describe(self) -> str:
         pri = ", ".join(f"{k} ~ {v}" for k, v in self.prior_text().items())
         return f"Multilevel({self.ml.random}, k={self.k}, clusters={self.ml.n_studies}; {pri})"
-
-
-def _rebuild(prior: Any) -> Any:
-    """Prior specs (dicts with a ``family``, as a stored fit holds them) -> priors."""
-    if isinstance(prior, Mapping) and "family" in prior:
-        return prior_from_spec(prior)
-    if isinstance(prior, Mapping):
-        return {k: _rebuild(v) for k, v in prior.items()}
-    return prior

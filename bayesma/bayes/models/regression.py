@@ -19,6 +19,7 @@ import pandas as pd
 import xarray as xr
 
 from bayesma.bayes.centering import center_design, check_prior_scale
+from bayesma.bayes.fastpath import fast_spec_regression
 from bayesma.bayes.models.base import MetaModel
 from bayesma.bayes.models.derived import stacked_draws
 from bayesma.bayes.models.graph import check_prior, prior_logpdf, prior_to_pymc
@@ -189,6 +190,16 @@ class MetaRegression(MetaModel):
         pm.Deterministic("beta", b, dims="term")  # sampled (centred) coefficients
         tau = self._tau_var(v)
         self._normal_likelihood(y, v, loc, tau)
+
+    def _fast_spec(self) -> Any:
+        # the marginal form has a hand-written, disk-cached density (fastpath.py): the
+        # sampled coefficients [mu, slopes] of the design [1, Xs] (Xs centred or not)
+        if self.parameterization != "marginal" or self._tau_switch:
+            return None
+        priors = ([self.priors["mu"]] if self.intercept else []) + list(
+            self.priors["beta"].values())
+        X = np.column_stack([np.ones(self.k), self.Xs]) if self.intercept else self.Xs
+        return fast_spec_regression(priors, self.priors["tau"], self.yi, self.vi, X)
 
     def _mu_centered(self, beta: np.ndarray) -> np.ndarray:
         """The intercept at the moderators' means, ``x̄' beta`` (user-scale beta)."""

@@ -14,13 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayesma.classical.design import Design, build_design, check_full_rank
-from bayesma.classical.multilevel.inputs import as_covariance_matrix, factorize, parse_random
+from bayesma.classical.design import Design, check_full_rank
+from bayesma.classical.multilevel.inputs import factorize, parse_random, read_effects
 from bayesma.data import (
-    check_effect_range,
     describe_rows,
     find_label_column,
-    numeric_column,
     require_columns,
 )
 from bayesma.errors import BayesmaError, DataError, SpecError, TooFewStudiesError
@@ -168,36 +166,16 @@ def multilevel_data(data: pd.DataFrame, yi: str = "yi", vi: str | None = "vi", *
     label_col = find_label_column(data, slab) if slab is not None else None
     if measure is None:
         measure = data.attrs.get("measure")
-    n_all = len(data)
-    Vfull = None if V is None else as_covariance_matrix(V, n_all)
-    if Vfull is None and vi is None:
-        raise DataError("give the sampling variances (vi=...) or a covariance matrix (V=...)")
-    design = build_design(data, mods, slab=label_col)
-    keep = design.keep
-    d = data.loc[keep] if not keep.all() else data
+    # the rows, effects, variances and design as rma_mv reads them (metafor's rma.mv)
+    design, d, y, v, Vm = read_effects(data, yi, vi, V, mods, label_col)
     for c in levels:
         miss = d[c].isna().to_numpy()
         if miss.any():
             pos = np.flatnonzero(miss)
             raise DataError(
                 f"column {c!r} ({'cluster' if c == levels[0] else 'effect'} id) has missing "
-                f"values at {describe_rows(d, d.index[pos], slab=label_col, positions=pos)}; "
-                "remove those rows or fill them in", column=c, rows=list(d.index[pos]))
-    y = numeric_column(d, yi, what="effect sizes", slab=label_col)
-    if Vfull is None:
-        v = numeric_column(d, vi, what="sampling variances", positive=True, slab=label_col)
-        Vm = None
-    else:
-        pos = np.flatnonzero(keep)
-        Vm = Vfull[np.ix_(pos, pos)]
-        v = np.diag(Vm).copy()
-        bad = np.flatnonzero(~(v > 0))
-        if bad.size:
-            raise DataError(
-                f"V must have positive variances on its diagonal; "
-                f"{describe_rows(d, d.index[bad], slab=label_col, positions=bad)} has "
-                f"{v[bad[0]]:g}", column="V", rows=list(d.index[bad]))
-    check_effect_range(y, v, df=d, yi=yi, vi=vi or "V", slab=label_col)
+                f"values at {describe_rows(d, d.index[pos], slab=label_col, positions=pos)}"
+                "; remove those rows or fill them in", column=c, rows=list(d.index[pos]))
     study, study_levels = factorize(d[levels[0]].tolist())
     pairs = pd.Series(list(zip(d[levels[0]].tolist(), d[levels[1]].tolist(), strict=True)))
     dup = np.flatnonzero(pairs.duplicated(keep=False).to_numpy())

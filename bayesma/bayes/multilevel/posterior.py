@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
+from bayesma.bayes.accessors import mixture_cdf, mixture_quantiles, shaped
 from bayesma.bayes.centering import center_design, check_prior_scale
 from bayesma.bayes.exact.checks import check_location_prior, confidence_level
-from bayesma.bayes.exact.mixture import mixture_hdi, mixture_quantile
+from bayesma.bayes.exact.mixture import mixture_hdi
 from bayesma.bayes.multilevel.blocks import BlockGaussian
 from bayesma.bayes.multilevel.display import MultilevelDisplay
 from bayesma.bayes.multilevel.inputs import MultilevelData, level_priors
@@ -264,25 +264,11 @@ class MultilevelPosterior(MultilevelDisplay):
             vals = np.stack([np.power(self._quad.quantile(a, qa), r) for a in idx])
         else:
             vals = self._mixture_quantiles(kind, idx, qa)
-        if np.ndim(q) == 0:
-            return self._wrap(kind, idx, vec, vals[:, 0])
-        if not vec:
-            return vals[0]
-        df = self._wrap(kind, idx, vec, vals)
-        df.columns = list(qa)
-        return df
+        return shaped(vals, q, vec, lambda v: self._wrap(kind, idx, vec, v), qa)
 
     def _mixture_quantiles(self, kind, idx, qa: np.ndarray) -> np.ndarray:
-        w = self._node_data()["w"]
         M, S = self._mixture(kind, idx)
-        n, nq = M.shape[0], qa.size
-        rows = np.repeat(np.arange(n), nq)
-        qq = np.tile(qa, n)
-        out = np.where(qq <= 0, -np.inf, np.inf)
-        inner = (qq > 0) & (qq < 1)
-        if inner.any():
-            out[inner] = mixture_quantile(qq[inner], M[rows[inner]], S[rows[inner]], w)
-        return out.reshape(n, nq)
+        return mixture_quantiles(M, S, self._node_data()["w"], qa)
 
     def median(self, param: str):
         """Posterior median."""
@@ -296,16 +282,9 @@ class MultilevelPosterior(MultilevelDisplay):
             base = np.sqrt(np.maximum(xa, 0.0)) if kind == "tau2" else xa
             F = np.stack([self._quad.cdf(a, base) for a in idx])
         else:
-            w = self._node_data()["w"]
             M, S = self._mixture(kind, idx)
-            F = special.ndtr((xa[None, :, None] - M[:, None, :]) / S[:, None, :]) @ w
-        if np.ndim(x) == 0:
-            return self._wrap(kind, idx, vec, F[:, 0])
-        if not vec:
-            return F[0]
-        df = self._wrap(kind, idx, vec, F)
-        df.columns = list(xa)
-        return df
+            F = mixture_cdf(M, S, self._node_data()["w"], xa)
+        return shaped(F, x, vec, lambda v: self._wrap(kind, idx, vec, v), xa)
 
     def prob_less(self, param: str, value: float = 0.0):
         """Posterior probability ``P(param < value)``."""

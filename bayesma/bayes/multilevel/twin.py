@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from bayesma.bayes.multilevel.inputs import MultilevelData
+from bayesma.classical.first_term import FirstTermMixin
 from bayesma.classical.multilevel import rma_mv
 from bayesma.classical.robust import robust
 from bayesma.errors import BayesmaError
@@ -25,7 +26,7 @@ __all__ = ["MultilevelTwin", "multilevel_twin"]
 
 
 @dataclass(frozen=True)
-class MultilevelTwin:
+class MultilevelTwin(FirstTermMixin):
     """``rma_mv`` REML fit with CR2 robust coefficients, shaped for the summary table.
 
     Attributes
@@ -62,16 +63,9 @@ class MultilevelTwin:
         return int(self.fit.p)
 
     @property
-    def estimate(self) -> float:
-        return float(self.coef["estimate"].iloc[0])
-
-    @property
-    def ci_low(self) -> float:
-        return float(self.coef["ci_low"].iloc[0])
-
-    @property
-    def ci_high(self) -> float:
-        return float(self.coef["ci_high"].iloc[0])
+    def twin_label(self) -> str:
+        """Label of the twin in summary tables: ``"REML (CR2)"`` (or the fit's test)."""
+        return f"{self.method} ({self.test})"
 
     @property
     def tau2(self) -> dict[str, float]:

@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bayesma.classical.design import INTERCEPT, build_design, check_full_rank
+from bayesma.classical.design import INTERCEPT, check_full_rank
 from bayesma.classical.multilevel.inputs import (
-    as_covariance_matrix,
     check_v_blocks,
     factorize,
     parse_random,
     random_text,
+    read_effects,
 )
 from bayesma.classical.multilevel.likelihood import (
     LOG2PI,
@@ -32,10 +32,8 @@ from bayesma.classical.multilevel.structures import Structure, split_struct_rand
 from bayesma.classical.rma.estimation import information_criteria
 from bayesma.classical.settings import parse_level
 from bayesma.data import (
-    check_effect_range,
     describe_rows,
     find_label_column,
-    numeric_column,
     require_columns,
     study_labels,
 )
@@ -151,45 +149,8 @@ def rma_mv(
     label_col = find_label_column(data, slab)
     if measure is None:
         measure = data.attrs.get("measure")
-    n_all = len(data)
-
     # sampling covariance over all rows (before dropping rows with missing moderators)
-    Vfull: np.ndarray | None = None
-    vdiag_col: str | None = None
-    if V is None:
-        if vi is None:
-            raise DataError("give the sampling variances (vi=...) or a covariance matrix (V=...)")
-        vdiag_col = vi
-    elif isinstance(V, str):
-        vdiag_col = V
-    else:
-        Vfull = as_covariance_matrix(V, n_all)
-
-    design = build_design(data, mods, slab=label_col)
-    keep = design.keep
-    d = data.loc[keep] if not keep.all() else data
-    y = numeric_column(d, yi, what="effect sizes", slab=label_col)
-    if vdiag_col is not None:
-        vv = numeric_column(d, vdiag_col, what="sampling variances", positive=True, slab=label_col)
-        Vm = None
-    else:
-        pos = np.flatnonzero(keep)
-        Vm = Vfull[np.ix_(pos, pos)]
-        vv = np.diag(Vm).copy()
-        bad = np.flatnonzero(~(vv > 0))
-        if bad.size:
-            raise DataError(
-                f"V must have positive variances on its diagonal; "
-                f"{describe_rows(d, d.index[bad], slab=label_col, positions=bad)} has "
-                f"{vv[bad[0]]:g}",
-                column="V",
-                rows=list(d.index[bad]),
-            )
-        if np.count_nonzero(Vm - np.diag(vv)) == 0:
-            Vm = None
-    check_effect_range(
-        y, vv, df=d, yi=yi, vi=vdiag_col if vdiag_col is not None else "V", slab=label_col
-    )
+    design, d, y, vv, Vm = read_effects(data, yi, vi, V, mods, label_col)
     k = y.size
     for c in rcols:
         miss = d[c].isna().to_numpy()

@@ -12,9 +12,12 @@ import numpy as np
 import pandas as pd
 from scipy import linalg
 
+from bayesma.classical.design import Design, build_design
+from bayesma.data import check_effect_range, describe_rows, numeric_column
 from bayesma.errors import DataError
 
 __all__ = [
+    "read_effects",
     "as_covariance_matrix",
     "check_v_blocks",
     "factorize",
@@ -207,3 +210,53 @@ def check_v_blocks(V: np.ndarray, blocks: list[np.ndarray], data: pd.DataFrame, 
                 column="V",
                 rows=list(data.index[b]),
             ) from None
+
+
+def read_effects(data: pd.DataFrame, yi: str, vi: str | None, V, mods, label_col: str | None
+                 ) -> tuple[Design, pd.DataFrame, np.ndarray, np.ndarray, np.ndarray | None]:
+    """The effect sizes, sampling variances and design of an ``rma_mv``-type model.
+
+    ``V`` is None (``diag(vi)``), a column name (a diagonal V) or a matrix / list of blocks
+    over all rows; rows with missing moderators are dropped (from V too). Returns
+    ``(design, rows kept, y, v, Vm)`` with ``Vm`` None when the sampling errors are
+    independent (metafor 3.8 ``rma.mv``: ``V`` or ``diag(vi)``).
+
+    Raises
+    ------
+    DataError
+        Neither ``vi`` nor ``V``, a non-positive variance on V's diagonal (naming the row),
+        missing or out-of-range effect sizes.
+    """
+    Vfull: np.ndarray | None = None
+    vdiag_col: str | None = None
+    if V is None:
+        if vi is None:
+            raise DataError("give the sampling variances (vi=...) or a covariance matrix (V=...)")
+        vdiag_col = vi
+    elif isinstance(V, str):
+        vdiag_col = V
+    else:
+        Vfull = as_covariance_matrix(V, len(data))
+    design = build_design(data, mods, slab=label_col)
+    keep = design.keep
+    d = data.loc[keep] if not keep.all() else data
+    y = numeric_column(d, yi, what="effect sizes", slab=label_col)
+    Vm = None
+    if vdiag_col is not None:
+        vv = numeric_column(d, vdiag_col, what="sampling variances", positive=True,
+                            slab=label_col)
+    else:
+        pos = np.flatnonzero(keep)
+        Vm = Vfull[np.ix_(pos, pos)]
+        vv = np.diag(Vm).copy()
+        bad = np.flatnonzero(~(vv > 0))
+        if bad.size:
+            raise DataError(
+                f"V must have positive variances on its diagonal; "
+                f"{describe_rows(d, d.index[bad], slab=label_col, positions=bad)} has "
+                f"{vv[bad[0]]:g}", column="V", rows=list(d.index[bad]))
+        if np.count_nonzero(Vm - np.diag(vv)) == 0:
+            Vm = None
+    check_effect_range(y, vv, df=d, yi=yi, vi=vdiag_col if vdiag_col is not None else "V",
+                       slab=label_col)
+    return design, d, y, vv, Vm

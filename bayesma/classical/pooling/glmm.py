@@ -28,11 +28,11 @@ from scipy.optimize import minimize
 
 from bayesma.classical.pooling.inputs import read_props, read_tables
 from bayesma.classical.pooling.likelihood import binomial_constant, laplace2, quadrature1
+from bayesma.classical.pooling.result import wald
 from bayesma.classical.printout import coef_table_lines
 from bayesma.classical.settings import parse_level
 from bayesma.data import describe_rows, study_labels
 from bayesma.errors import ConvergenceError, DroppedRowsWarning, SpecError, TooFewStudiesError
-from bayesma.tails import norm_isf, norm_sf
 
 __all__ = ["GLMMResult", "rma_glmm"]
 
@@ -381,16 +381,13 @@ def rma_glmm(
     except np.linalg.LinAlgError:
         se = float("nan")
     est = float(theta[0])
-    z = est / se
-    crit = float(norm_isf((1 - lv) / 2))
     if model == "UM.RS":
         tau2, sigma2, intercepts = theta[3] ** 2, theta[2] ** 2, np.full(k, theta[1])
     else:
         tau2, sigma2 = theta[1] ** 2, float("nan")
         intercepts = problem.alpha.copy() if x.shape[1] == 2 else np.full(k, np.nan)
     return GLMMResult(
-        measure=measure, model=model, estimate=est, se=se, zval=z,
-        pval=float(2 * norm_sf(abs(z))), ci_low=est - crit * se, ci_high=est + crit * se,
+        measure=measure, model=model, estimate=est, se=se, **wald(est, se, lv),
         tau2=float(tau2), sigma2=float(sigma2), k=k, ll=-nll, converged=converged,
         nagq=int(nagq), level=lv, labels=labels, study_intercepts=intercepts,
     )

@@ -8,9 +8,11 @@ import numpy as np
 import pandas as pd
 
 from bayesma.data import describe_rows, numeric_column
+from bayesma.effect_sizes.corrections import zero_adjust
 from bayesma.errors import DataError, SpecError
 
-__all__ = ["adjust_cells", "pair_option", "read_props", "read_rates", "read_tables"]
+__all__ = ["adjust_cells", "pair_option", "pooled_rates", "pooled_tables", "read_props",
+           "read_rates", "read_tables"]
 
 ZERO_ADJUST = ("all", "only0", "if0all", "none")
 
@@ -110,17 +112,29 @@ def pair_option(value, default2, name: str, check=None) -> tuple:
 
 def adjust_cells(cells: Sequence[np.ndarray], add: float, to: str) -> list[np.ndarray]:
     """Add ``add`` to every cell of the tables chosen by ``to`` (metafor rma.mh's second
-    ``add``/``to`` values: ``"all"``, ``"only0"``, ``"if0all"``, ``"none"``)."""
+    ``add``/``to`` values: ``"all"``, ``"only0"``, ``"if0all"``, ``"none"``): escalc's
+    :func:`~bayesma.effect_sizes.corrections.zero_adjust` with every cell a trigger."""
     cells = [np.asarray(c, dtype=float) for c in cells]
-    if to == "none" or add == 0:
-        return cells
-    if to == "all":
-        sel = np.ones(cells[0].shape, dtype=bool)
-    else:
-        with np.errstate(invalid="ignore"):
-            sel = np.zeros(cells[0].shape, dtype=bool)
-            for c in cells:
-                sel |= c == 0
-        if to == "if0all":
-            sel = np.full(sel.shape, bool(sel.any()))
-    return [c + np.where(sel, add, 0.0) for c in cells]
+    return zero_adjust(cells, cells, add, to)[0]
+
+
+def pooled_tables(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray, add: float,
+                  to: str, drop00: bool) -> list[np.ndarray]:
+    """The 2x2 tables a pooling method uses (metafor rma.mh / rma.peto, the second values
+    of ``add``, ``to``, ``drop00``): tables without events (or with only events) in both
+    groups left out when ``drop00``, then the continuity correction."""
+    if drop00:
+        keep = ~(((a == 0) & (c == 0)) | ((b == 0) & (d == 0)))
+        a, b, c, d = a[keep], b[keep], c[keep], d[keep]
+    return adjust_cells((a, b, c, d), add, to)
+
+
+def pooled_rates(x1: np.ndarray, x2: np.ndarray, t1: np.ndarray, t2: np.ndarray, add: float,
+                 to: str, drop00: bool) -> list[np.ndarray]:
+    """The person-time tables rma.mh pools: no events in both groups left out when
+    ``drop00``, then the continuity correction of the counts (metafor 3.8 rma.mh)."""
+    if drop00:
+        keep = ~((x1 == 0) & (x2 == 0))
+        x1, x2, t1, t2 = x1[keep], x2[keep], t1[keep], t2[keep]
+    x1, x2 = adjust_cells((x1, x2), add, to)
+    return [x1, x2, t1, t2]

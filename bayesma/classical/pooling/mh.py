@@ -10,52 +10,25 @@ come from the study yi/vi of :func:`bayesma.escalc`, as in metafor.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 
 from bayesma.classical.pooling.inputs import (
     ZERO_ADJUST,
-    adjust_cells,
     pair_option,
+    pooled_rates,
+    pooled_tables,
     read_rates,
     read_tables,
 )
-from bayesma.classical.pooling.result import PoolingResult, pooled_result
+from bayesma.classical.pooling.result import PoolingResult, finish_pooling
 from bayesma.classical.settings import parse_level
-from bayesma.data import describe_rows, study_labels
-from bayesma.effect_sizes import escalc
-from bayesma.errors import DroppedRowsWarning, SpecError
+from bayesma.errors import SpecError
 from bayesma.tails import chi2_sf
 
-__all__ = ["rma_mh", "study_effects", "warn_undefined"]
+__all__ = ["rma_mh"]
 
 MH_MEASURES = ("OR", "RR", "RD", "IRR", "IRD")
-
-
-def study_effects(
-    measure: str, data: pd.DataFrame, cols: dict[str, str | None], add: float, to: str,
-    drop00: bool, slab: str | None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Study yi/vi by :func:`bayesma.escalc` (its continuity correction), NaN where undefined."""
-    given = {k: v for k, v in cols.items() if v is not None}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # undefined effects are reported by the caller
-        es = escalc(measure, data, **given, add=add, to=to, drop00=drop00, slab=slab)
-    return es["yi"].to_numpy(dtype=float), es["vi"].to_numpy(dtype=float)
-
-
-def warn_undefined(data: pd.DataFrame, yi: np.ndarray, vi: np.ndarray, slab: str | None) -> None:
-    bad = ~(np.isfinite(yi) & np.isfinite(vi))
-    if bad.any():
-        rows = list(data.index[np.flatnonzero(bad)])
-        warnings.warn(
-            f"the effect size is undefined (e.g. no events in either group with drop00=True), "
-            f"so these tables are left out of Q, I² and H² (they still count in the pooled "
-            f"estimate, as in metafor's rma.mh): {describe_rows(data, rows, slab=slab)}",
-            DroppedRowsWarning, stacklevel=3,
-        )
 
 
 def _or(a, b, c, d, correct: bool) -> dict:
@@ -230,28 +203,22 @@ def rma_mh(
     lv = parse_level(level)
     data = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
     if measure in ("OR", "RR", "RD"):
-        a, b, c, d = read_tables(data, ai, bi, ci, di, n1i, n2i, slab)
         cols = {"ai": ai, "bi": bi, "ci": ci, "di": di, "n1i": n1i, "n2i": n2i}
-        if drop2[1]:  # metafor: drop00[2] removes the double-zero tables from the MH fit
-            keep = ~(((a == 0) & (c == 0)) | ((b == 0) & (d == 0)))
-            a, b, c, d = a[keep], b[keep], c[keep], d[keep]
-        a, b, c, d = adjust_cells((a, b, c, d), float(add2[1]), to2[1])
+        # metafor: drop00[2] removes the double-zero tables from the MH fit
+        a, b, c, d = pooled_tables(*read_tables(data, ai, bi, ci, di, n1i, n2i, slab),
+                                   float(add2[1]), to2[1], bool(drop2[1]))
         if measure == "OR":
             fit = _or(a, b, c, d, correct)
         else:
             fit = _rr(a, b, c, d) if measure == "RR" else _rd(a, b, c, d)
         k = len(a)
     else:
-        x1, x2, t1, t2 = read_rates(data, x1i, x2i, t1i, t2i, slab)
         cols = {"x1i": x1i, "x2i": x2i, "t1i": t1i, "t2i": t2i}
-        if drop2[1]:
-            keep = ~((x1 == 0) & (x2 == 0))
-            x1, x2, t1, t2 = x1[keep], x2[keep], t1[keep], t2[keep]
-        x1, x2 = adjust_cells((x1, x2), float(add2[1]), to2[1])
+        x1, x2, t1, t2 = pooled_rates(*read_rates(data, x1i, x2i, t1i, t2i, slab),
+                                      float(add2[1]), to2[1], bool(drop2[1]))
         fit = _irr(x1, x2, t1, t2, correct) if measure == "IRR" else _ird(x1, x2, t1, t2)
         k = len(x1)
-    yi, vi = study_effects(measure, data, cols, float(add2[0]), to2[0], bool(drop2[0]), slab)
-    warn_undefined(data, yi, vi, slab)
-    return pooled_result("MH", measure, fit, yi, vi, k, lv, study_labels(data, slab),
-                   {"correct": correct, "add": add2, "to": to2, "drop00": drop2})
+    return finish_pooling("MH", measure, fit, k, data, cols,
+                          {"correct": correct, "add": add2, "to": to2, "drop00": drop2}, lv,
+                          slab)
 

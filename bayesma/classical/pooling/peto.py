@@ -5,11 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bayesma.classical.pooling.inputs import ZERO_ADJUST, adjust_cells, pair_option, read_tables
-from bayesma.classical.pooling.mh import study_effects, warn_undefined
-from bayesma.classical.pooling.result import PoolingResult, pooled_result
+from bayesma.classical.pooling.inputs import ZERO_ADJUST, pair_option, pooled_tables, read_tables
+from bayesma.classical.pooling.result import PoolingResult, finish_pooling
 from bayesma.classical.settings import parse_level
-from bayesma.data import study_labels
 from bayesma.errors import DataError
 
 __all__ = ["rma_peto"]
@@ -68,11 +66,8 @@ def rma_peto(
     drop2 = pair_option(drop00, False, "drop00")
     lv = parse_level(level)
     data = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
-    a, b, c, d = read_tables(data, ai, bi, ci, di, n1i, n2i, slab)
-    if drop2[1]:
-        keep = ~(((a == 0) & (c == 0)) | ((b == 0) & (d == 0)))
-        a, b, c, d = a[keep], b[keep], c[keep], d[keep]
-    a, b, c, d = adjust_cells((a, b, c, d), float(add2[1]), to2[1])
+    a, b, c, d = pooled_tables(*read_tables(data, ai, bi, ci, di, n1i, n2i, slab),
+                               float(add2[1]), to2[1], bool(drop2[1]))
     n1, n2 = a + b, c + d
     n = n1 + n2
     xt, yt = a + c, b + d
@@ -85,9 +80,7 @@ def rma_peto(
     pos = v > 0
     q = max(0.0, float(((a - e)[pos] ** 2 / v[pos]).sum() - (a - e).sum() ** 2 / v[pos].sum()))
     cols = {"ai": ai, "bi": bi, "ci": ci, "di": di, "n1i": n1i, "n2i": n2i}
-    yi, vi = study_effects("PETO", data, cols, float(add2[0]), to2[0], bool(drop2[0]), slab)
-    warn_undefined(data, yi, vi, slab)
     fit = {"estimate": est, "se": 1 / np.sqrt(v.sum()), "q": q, "k_het": int(pos.sum()),
            "k_pos": int(pos.sum())}
-    return pooled_result("PETO", "PETO", fit, yi, vi, len(a), lv, study_labels(data, slab),
-                         {"add": add2, "to": to2, "drop00": drop2})
+    return finish_pooling("PETO", "PETO", fit, len(a), data, cols,
+                          {"add": add2, "to": to2, "drop00": drop2}, lv, slab)

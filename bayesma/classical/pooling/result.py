@@ -1,17 +1,23 @@
-"""The result of ``rma_mh`` and ``rma_peto`` (:class:`PoolingResult`) and its metafor printout."""
+"""The result of ``rma_mh`` and ``rma_peto`` (:class:`PoolingResult`), its metafor printout,
+and the pieces every pooling method shares (Wald test and CI, the study yi/vi)."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from bayesma.classical.printout import coef_table_lines, p_phrase
+from bayesma.data import describe_rows, study_labels
+from bayesma.effect_sizes import escalc
+from bayesma.errors import DroppedRowsWarning
 from bayesma.formatting import fmt_pval
 from bayesma.tails import chi2_sf, norm_isf, norm_sf
 
-__all__ = ["RATIO_MEASURES", "PoolingResult", "heterogeneity", "pooled_result", "ratio_lines"]
+__all__ = ["RATIO_MEASURES", "PoolingResult", "finish_pooling", "heterogeneity",
+           "pooled_result", "ratio_lines", "study_effects", "wald", "warn_undefined"]
 
 #: measures pooled on the log scale (back-transformed with exp)
 RATIO_MEASURES = frozenset({"OR", "RR", "IRR", "PETO"})
@@ -199,6 +205,53 @@ def _pv(p: float) -> str:
     return "< 0.0001" if txt.startswith("<") else "= " + txt
 
 
+def wald(est: float, se: float, level: float) -> dict[str, float]:
+    """``zval, pval, ci_low, ci_high`` of an estimate and its SE (Wald z test and interval,
+    as metafor's rma.mh, rma.peto and rma.glmm)."""
+    z = est / se
+    crit = float(norm_isf((1 - level) / 2))
+    return {"zval": z, "pval": float(2 * norm_sf(abs(z))), "ci_low": est - crit * se,
+            "ci_high": est + crit * se}
+
+
+def study_effects(
+    measure: str, data: pd.DataFrame, cols: dict[str, str | None], add: float, to: str,
+    drop00: bool, slab: str | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Study yi/vi by :func:`bayesma.escalc` (its continuity correction), NaN where undefined."""
+    given = {k: v for k, v in cols.items() if v is not None}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # undefined effects are reported by the caller
+        es = escalc(measure, data, **given, add=add, to=to, drop00=drop00, slab=slab)
+    return es["yi"].to_numpy(dtype=float), es["vi"].to_numpy(dtype=float)
+
+
+def warn_undefined(data: pd.DataFrame, yi: np.ndarray, vi: np.ndarray, slab: str | None) -> None:
+    """Warn (naming the rows) about studies whose yi/vi are undefined."""
+    bad = ~(np.isfinite(yi) & np.isfinite(vi))
+    if bad.any():
+        rows = list(data.index[np.flatnonzero(bad)])
+        warnings.warn(
+            f"the effect size is undefined (e.g. no events in either group with drop00=True), "
+            f"so these tables are left out of Q, I² and H² (they still count in the pooled "
+            f"estimate, as in metafor's rma.mh): {describe_rows(data, rows, slab=slab)}",
+            DroppedRowsWarning, stacklevel=4,
+        )
+
+
+def finish_pooling(method: str, measure: str, fit: dict, k: int, data: pd.DataFrame,
+                   cols: dict[str, str | None], settings: dict, level: float,
+                   slab: str | None) -> PoolingResult:
+    """The :class:`PoolingResult` of rma_mh and rma_peto: the study yi/vi of ``measure``
+    with the first ``add``/``to``/``drop00`` values of ``settings`` (metafor), a warning
+    about undefined ones, then :func:`pooled_result`."""
+    add, to, drop00 = settings["add"], settings["to"], settings["drop00"]
+    yi, vi = study_effects(measure, data, cols, float(add[0]), to[0], bool(drop00[0]), slab)
+    warn_undefined(data, yi, vi, slab)
+    return pooled_result(method, measure, fit, yi, vi, k, level, study_labels(data, slab),
+                         settings)
+
+
 def pooled_result(method: str, measure: str, fit: dict, yi: np.ndarray, vi: np.ndarray, k: int,
                   level: float, labels: list[str], settings: dict) -> PoolingResult:
     """The result from a pooled ``estimate``/``se`` in ``fit``: Wald test, CI and, unless
@@ -214,11 +267,8 @@ def pooled_result(method: str, measure: str, fit: dict, yi: np.ndarray, vi: np.n
         q_pval, i2, h2 = heterogeneity(q, k_yi)
     else:
         q, q_pval, i2, h2 = 0.0, 1.0, 0.0, 1.0
-    z = est / se
-    crit = float(norm_isf((1 - level) / 2))
     return PoolingResult(
-        method=method, measure=measure, estimate=est, se=se, zval=z,
-        pval=float(2 * norm_sf(abs(z))), ci_low=est - crit * se, ci_high=est + crit * se,
+        method=method, measure=measure, estimate=est, se=se, **wald(est, se, level),
         q=q, q_pval=q_pval, i2=i2, h2=h2, k=k, k_yi=k_yi, level=level, yi=yi, vi=vi,
         labels=labels, settings=settings, **fit,
     )

@@ -7,7 +7,9 @@
 * ``test="t"``: t(k - p) reference distribution; ``test="knha"``: Knapp & Hartung (2003),
   Statistics in Medicine 22, 2693-2710, with metafor's *untruncated* scale factor
   ``s² = sum w (y - Xb)² / (k - p)`` (set to 0 when the weighted RSS is <= machine eps);
-  under ``t`` and ``knha`` the omnibus test is ``F = QM / m`` on (m, k - p) df;
+  ``test="adhoc"``: metafor 3.8's modified Knapp-Hartung, the same with ``max(1, s²)``
+  (Knapp & Hartung 2003, sec. 3; Röver, Knapp & Friede 2015, BMC Med Res Methodol 15, 99);
+  under ``t``, ``knha`` and ``adhoc`` the omnibus test is ``F = QM / m`` on (m, k - p) df;
 * heterogeneity: Cochran's Q with fixed-effect weights (residual QE for meta-regression);
   I² and H² with the typical within-study variance ``(k - p) / tr(P)`` (Higgins &
   Thompson 2002, eq. 9; metafor's ``i2def = "1"``); for EE models ``I² = (Q - df)/Q`` and
@@ -21,7 +23,7 @@
   AIC/BIC/AICc counting ``p`` coefficients plus tau² for random-effects models (not for
   EE or a fixed tau²); BIC and AICc under REML use ``k - p`` observations;
 * prediction interval (metafor's ``predict.rma``): ``pred ± crit sqrt(tau² + se²)`` with
-  ``crit`` from N(0,1) for ``test="z"``, from t(k - p) for ``t`` and ``knha``.
+  ``crit`` from N(0,1) for ``test="z"``, from t(k - p) for ``t``, ``knha``, ``adhoc``.
 """
 
 from __future__ import annotations
@@ -74,13 +76,15 @@ def model_numbers(
         B = (XtA * (v + t2)) @ XtA.T
         vb = A_a @ B @ A_a
     resid_f = y - Xm @ beta
-    rss_f = float(np.sum(w * resid_f**2))
+    rss_f = float((w * resid_f**2).sum())
     scale = 1.0
-    if test == "knha":
-        rss_knha = float(np.sum(w * (y - Xm @ b_w) ** 2))
+    if test in ("knha", "adhoc"):
+        rss_knha = float((w * (y - Xm @ b_w) ** 2).sum())
         scale = 0.0 if rss_knha <= np.finfo(float).eps else rss_knha / (k - p)
+        if test == "adhoc":  # metafor 3.8 rma.uni: s2w[s2w < 1] <- 1
+            scale = max(1.0, scale)
         vb = scale * vb
-    df = k - p if test in ("t", "knha") else None
+    df = k - p if test in ("t", "knha", "adhoc") else None
     se = np.sqrt(np.diag(vb))
     with np.errstate(divide="ignore", invalid="ignore"):
         zval = beta / se
@@ -121,9 +125,9 @@ def model_numbers(
         XtWf = Xm.T * wf
         Af = _inv(XtWf @ Xm)
         rf = ymc - Xm @ (Af @ (XtWf @ ymc))
-        qe = max(0.0, float(np.sum(wf * rf * rf)))
+        qe = max(0.0, float((wf * rf * rf).sum()))
         qe_p = float(chi2_sf(qe, k - p))
-        trP = float(np.sum(wf) - np.sum(Af * ((Xm.T * wf**2) @ Xm)))
+        trP = float(wf.sum() - (Af * ((Xm.T * wf**2) @ Xm)).sum())
         vt = (k - p) / trP
         if method == "EE":
             # R: max(0, 100 * (QE - df) / QE), which is 0 when QE = 0 (-Inf)
@@ -137,17 +141,17 @@ def model_numbers(
 
     # fit statistics
     parms = p + (0 if (method == "EE" or tau2_fixed) else 1)
-    sum_log = float(np.sum(np.log(v + t2)))
+    sum_log = float(np.log(v + t2).sum())
     ll_ml = -0.5 * k * _LOG2PI - 0.5 * sum_log - 0.5 * rss_f
     ll_reml = (
         -0.5 * (k - p) * _LOG2PI
-        + 0.5 * np.linalg.slogdet(Xm.T @ Xm)[1]
+        + 0.5 * _logdet(Xm.T @ Xm)
         - 0.5 * sum_log
-        - 0.5 * np.linalg.slogdet(XtW @ Xm)[1]
+        - 0.5 * _logdet(XtW @ Xm)
         - 0.5 * rss_f
     )
     if k > p:
-        ll_sat = float(np.sum(-0.5 * (_LOG2PI + np.log(v))))
+        ll_sat = float((-0.5 * (_LOG2PI + np.log(v))).sum())
         dev_ml = -2 * (ll_ml - ll_sat)
     else:
         dev_ml = 0.0
@@ -210,6 +214,13 @@ def model_numbers(
     }
 
 
+def _logdet(m: np.ndarray) -> float:
+    """``log|det m|`` (numpy's slogdet; for a 1 x 1 matrix the same number directly)."""
+    if m.shape == (1, 1):
+        return float(np.log(abs(m[0, 0])))
+    return float(np.linalg.slogdet(m)[1])
+
+
 def _inv(m: np.ndarray) -> np.ndarray:
     if m.shape == (1, 1):
         return 1.0 / m
@@ -219,8 +230,7 @@ def _inv(m: np.ndarray) -> np.ndarray:
 def information_criteria(ll: float, dev: float, parms: int, n: int) -> list[float]:
     """ll, dev, AIC, BIC, AICc as metafor (n = k for ML, k - p for REML)."""
     aic = -2 * ll + 2 * parms
-    with np.errstate(divide="ignore"):
-        bic = -2 * ll + parms * np.log(n) if n > 0 else float("nan")
+    bic = -2 * ll + parms * np.log(n) if n > 0 else float("nan")
     mx = max(n, parms + 2)
     aicc = -2 * ll + 2 * parms * mx / (mx - parms - 1)
     return [float(ll), float(dev), float(aic), float(bic), float(aicc)]

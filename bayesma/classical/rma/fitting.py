@@ -22,7 +22,7 @@ from bayesma.classical.design import INTERCEPT, build_design, check_full_rank
 from bayesma.classical.rma.estimation import model_numbers
 from bayesma.classical.rma.result import RMAResultBase
 from bayesma.classical.settings import canonical_test, parse_level
-from bayesma.classical.tau2 import Tau2Estimate, canonical_method, estimate_tau2
+from bayesma.classical.tau2 import Tau2Estimate, canonical_method, estimate_tau2_checked
 from bayesma.data import (
     check_effect_range,
     effect_arrays,
@@ -31,9 +31,18 @@ from bayesma.data import (
     require_columns,
     study_labels,
 )
-from bayesma.errors import BayesmaError, BayesmaWarning, DataError, TooFewStudiesError
+from bayesma.errors import (
+    BayesmaError,
+    BayesmaWarning,
+    DataError,
+    SmallKWarning,
+    TooFewStudiesError,
+)
 
-__all__ = ["RMAResult", "fit_arrays", "require_rma_result", "rma"]
+__all__ = ["RMAResult", "SMALL_K", "fit_arrays", "require_rma_result", "rma"]
+
+#: ``rma(test="z")`` with fewer studies than this warns (:class:`SmallKWarning`)
+SMALL_K = 5
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -172,7 +181,7 @@ def fit_arrays(
         Names of the columns of ``X`` (default ``intrcpt``, ``X1``, ``X2``...).
     method : str
         tau² estimator (see :data:`bayesma.classical.tau2.METHODS`).
-    test : {"z", "t", "knha"}
+    test : {"z", "t", "knha", "adhoc"}
     level : float
         Confidence level (0.95 or 95).
     labels : sequence of str, optional
@@ -196,7 +205,10 @@ def fit_arrays(
     if k < 1:
         raise TooFewStudiesError("no studies to analyse (k = 0)")
     for name, arr in (("yi", y), ("vi", v)):
-        bad = np.flatnonzero(~np.isfinite(arr))
+        finite = np.isfinite(arr)
+        if finite.all():
+            continue
+        bad = np.flatnonzero(~finite)
         if bad.size:
             raise DataError(
                 f"{name} has a missing or infinite value at position {int(bad[0])}"
@@ -204,8 +216,8 @@ def fit_arrays(
                 column=name,
                 rows=list(bad),
             )
-    bad = np.flatnonzero(v <= 0)
-    if bad.size:
+    bad = np.flatnonzero(v <= 0) if v.min() <= 0 else ()
+    if len(bad):
         raise DataError(
             f"vi must be > 0; position {int(bad[0])}"
             + (f" (study {labels[int(bad[0])]!r})" if labels is not None else "")
@@ -256,7 +268,7 @@ def fit_arrays(
     if k == 1 and test != "z":
         warnings.warn("setting test='z' since k = 1 (as metafor)", BayesmaWarning, stacklevel=2)
         test = "z"
-    if test == "knha" and method == "EE":
+    if test in ("knha", "adhoc") and method == "EE":
         warnings.warn(
             "the Knapp & Hartung method is not meant to be used with EE models (metafor)",
             BayesmaWarning,
@@ -280,7 +292,7 @@ def fit_arrays(
             raise DataError(f"tau2 must be a number >= 0, got {tau2!r}")
         est = Tau2Estimate(t2, float("nan"))
     else:
-        est = estimate_tau2(y, v, Xm, method, weights=uw, tol=tol, maxiter=maxiter)
+        est = estimate_tau2_checked(y, v, Xm, method, weights=uw, tol=tol, maxiter=maxiter)
     t2 = est.tau2
 
     num = model_numbers(
@@ -379,8 +391,11 @@ def rma(
     method : str
         ``EE`` (alias ``FE``), ``DL``, ``HE``, ``HS``, ``HSk``, ``SJ``, ``ML``, ``REML``,
         ``EB``, ``PM``, ``PMM`` or ``GENQ``.
-    test : {"z", "t", "knha"}
-        Inference for the coefficients: normal, t(k - p), or Hartung-Knapp(-Sidik-Jonkman).
+    test : {"z", "t", "knha", "adhoc"}
+        Inference for the coefficients: normal, t(k - p), Hartung-Knapp(-Sidik-Jonkman),
+        or metafor's ``"adhoc"`` Hartung-Knapp with its scale factor truncated below at 1
+        (never narrower than the ``"t"`` interval). ``"z"`` with fewer than 5 studies
+        warns (:class:`~bayesma.errors.SmallKWarning`).
     mods : None, str, list of str or array
         Moderators: a formula such as ``"~ ablat + C(alloc)"`` (R's ``factor()`` works
         too) or a list of columns; see :mod:`bayesma.classical.design`.
@@ -416,6 +431,15 @@ def rma(
             labels = study_labels(d, label_col)
     else:
         labels = study_labels(d, label_col)
+    if len(y) < SMALL_K and canonical_test(test) == "z" and len(y) > 1:
+        warnings.warn(
+            f"test='z' with k = {len(y)} studies: Wald intervals ignore the uncertainty of "
+            "tau² and undercover with few studies (95% intervals covered 80% at k = 2, "
+            "tau = 1 in docs/guide/coverage.md); use test='knha' or a Bayesian analysis "
+            "(bm.exact_posterior)",
+            SmallKWarning,
+            stacklevel=2,
+        )
     return fit_arrays(
         y,
         v,

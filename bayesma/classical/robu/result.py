@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayesma.classical.first_term import FirstTermMixin
 from bayesma.classical.robu.inference import RobuCoefficients, robu_coefficients
 from bayesma.classical.robu.working import Clusters, CorrMoments, corr_weights
 from bayesma.errors import SpecError
@@ -54,7 +55,7 @@ def _stars(p: float) -> str:
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class RobuResult:
+class RobuResult(FirstTermMixin):
     """A robust variance estimation fit (robumeta 2.0's ``robu`` object).
 
     Attributes
@@ -118,34 +119,9 @@ class RobuResult:
         return len(self.terms)
 
     @property
-    def estimate(self) -> float:
-        """Estimate of the first term (the intercept)."""
-        return float(self.coef["estimate"].iloc[0])
-
-    @property
-    def se(self) -> float:
-        """Robust standard error of the first term."""
-        return float(self.coef["se"].iloc[0])
-
-    @property
     def df(self) -> float:
         """Degrees of freedom of the first term's test."""
-        return float(self.coef["df"].iloc[0])
-
-    @property
-    def pval(self) -> float:
-        """p-value of the first term."""
-        return float(self.coef["pval"].iloc[0])
-
-    @property
-    def ci_low(self) -> float:
-        """Lower 95% limit of the first term."""
-        return float(self.coef["ci_low"].iloc[0])
-
-    @property
-    def ci_high(self) -> float:
-        """Upper 95% limit of the first term."""
-        return float(self.coef["ci_high"].iloc[0])
+        return self._first("df")
 
     @property
     def label(self) -> str:

@@ -45,7 +45,9 @@ from bayesma.plots import _style as st
 from bayesma.plots.forest.columns import Column
 from bayesma.plots.forest.dependent import dependent_cluster, read_dependent, relabel_dependent
 from bayesma.plots.forest.inputs import SUBGROUP_HINT, read_result, study_arrays
+from bayesma.plots.forest.multivariate import is_multivariate, multivariate_builder
 from bayesma.plots.forest.render import ForestLayout, render
+from bayesma.plots.forest.rob_columns import rob_key
 from bayesma.plots.forest.rows import Mark, Row, RowBuilder
 
 __all__ = ["Column", "ForestLayout", "Mark", "Row", "forest_plot"]
@@ -83,6 +85,8 @@ def forest_plot(
     footer: bool = True,
     save: str | Path | None = None,
     cluster: str | None = None,
+    rob: bool | str | Sequence[str] | None = None,
+    rob_tool: str = "generic",
 ) -> Figure:
     """Forest plot of a classical or Bayesian meta-analysis.
 
@@ -95,7 +99,10 @@ def forest_plot(
         posterior mu and predictive interval, and the classical twin beside them. A
         :class:`~bayesma.classical.subgroup.SubgroupResult` (``bm.subgroup``) gives a
         classical forest plot with one section per level; ``bm.exact_subgroups(...)``
-        the posterior one (per-level exact posteriors as subtotals).
+        the posterior one (per-level exact posteriors as subtotals). A ``bm.Multivariate``
+        fit gives a section per outcome, each closed by its ``rma_mv(struct="UN")`` mean,
+        posterior ``mu[<outcome>]`` and new-study prediction, and no overall row
+        (:mod:`~bayesma.plots.forest.multivariate`).
     classical : RMAResult, None or False
         The classical result drawn with a Bayesian one. ``None`` uses the result's
         classical twin (REML with the Hartung-Knapp-Sidik-Jonkman test unless the
@@ -174,6 +181,13 @@ def forest_plot(
         the data), with the study's posterior summary as a diamond. A three-level
         posterior (``bm.exact_posterior(..., random="~ 1 | study/esid")`` or a
         ``bm.Multilevel`` fit) is grouped by its outer level without it.
+    rob : True, str or list of str, optional
+        Risk-of-bias dots in columns at the right (RevMan / ``meta::forest`` style): the
+        named columns of judgement words, or ``True`` for every text column whose values
+        are all judgements of ``rob_tool``; a key under the graph names them.
+    rob_tool : str
+        The risk-of-bias tool of those judgements (:func:`bayesma.plots.rob_plot`'s
+        ``tool``; default ``"generic"`` accepts Low / Unclear / Some concerns / High ...).
 
     Returns
     -------
@@ -195,14 +209,30 @@ def forest_plot(
     if point not in ("median", "mean"):
         raise BayesmaError(f"point must be 'median' or 'mean', got {point!r}")
 
+    if is_multivariate(result):  # a section per outcome (plots/forest/multivariate.py)
+        builder, scale = multivariate_builder(
+            result, classical=classical, prob=prob, point=point, data=data,
+            transform=transform, sort_by=sort_by, ascending=ascending, subgroup=subgroup,
+            cluster=cluster, show=show, digits=digits, columns=columns,
+            arm_columns=arm_columns, arm_labels=arm_labels, study_header=study_header,
+            rob=rob, rob_tool=rob_tool)
+        builder.footer_lines += rob_key(builder.rob_cols)
+        fig = render(builder, scale=scale, labels=labels, ref_line=ref_line, title=title,
+                     xlim=xlim, xlabel=xlabel, fontsize=fontsize, plot_width=plot_width,
+                     max_label_width=max_label_width, pooled_line=pooled_line,
+                     footer=footer)
+        st.save_figure(fig, save)
+        return fig
     by_cluster = dependent_cluster(result, cluster)
     if by_cluster is not None:
         fit, have = read_dependent(result, by_cluster, prob=prob, point=point, data=data)
         scale = st.resolve_scale(fit.measure, transform)
         builder = RowBuilder(fit=fit, scale=scale, show=show, prob=prob, point=point,
                              digits=digits, columns=columns, arm_columns=arm_columns,
-                             arm_labels=arm_labels, study_header=study_header)
+                             arm_labels=arm_labels, study_header=study_header, rob=rob,
+                             rob_tool=rob_tool)
         builder.build_subgroups(builder.order(sort_by, ascending))
+        builder.footer_lines += rob_key(builder.rob_cols)
         relabel_dependent(builder, result, by_cluster, have, prob, point)
         fig = render(builder, scale=scale, labels=labels, ref_line=ref_line, title=title,
                      xlim=xlim, xlabel=xlabel, fontsize=fontsize, plot_width=plot_width,
@@ -222,12 +252,14 @@ def forest_plot(
 
     builder = RowBuilder(fit=fit, scale=scale, show=show, prob=prob, point=point,
                          digits=digits, columns=columns, arm_columns=arm_columns,
-                         arm_labels=arm_labels, study_header=study_header)
+                         arm_labels=arm_labels, study_header=study_header, rob=rob,
+                         rob_tool=rob_tool)
     order = builder.order(sort_by, ascending)
     if fit.sections is not None:
         builder.build_subgroups(order)
     else:
         builder.build_plain(order)
+    builder.footer_lines += rob_key(builder.rob_cols)
 
     fig = render(builder, scale=scale, labels=labels, ref_line=ref_line, title=title,
                  xlim=xlim, xlabel=xlabel, fontsize=fontsize, plot_width=plot_width,

@@ -261,8 +261,9 @@ def render(b: RowBuilder, *, scale: st.Scale, labels: tuple[str, str] | None,
             xa, ha = c.anchor()
             font = dict(r.font.get(key, {}))
             color = font.pop("color", st.CLASSICAL)
+            bbox = font.pop("bbox", None)  # risk-of-bias dots (forest/rob_columns.py)
             t = ax.text(xa, r.y + r.text_dy.get(key, 0.5), s, transform=blend, ha=ha,
-                        va="center", fontsize=fontsize, color=color, clip_on=False,
+                        va="center", fontsize=fontsize, color=color, clip_on=False, bbox=bbox,
                         linespacing=1.1, **{f"font{k}": v for k, v in font.items()})
             texts[(r.key, key)] = t
         if r.span:

@@ -24,6 +24,7 @@ from bayesma.formatting import fmt_est_ci, fmt_interval, fmt_num, fmt_p, fmt_p_a
 from bayesma.plots import _style as st
 from bayesma.plots.forest.columns import Column, extra_columns
 from bayesma.plots.forest.inputs import ForestInput, Pooled
+from bayesma.plots.forest.rob_columns import fill_rob_cells, rob_columns
 
 __all__ = ["Mark", "Row", "RowBuilder"]
 
@@ -129,6 +130,8 @@ class RowBuilder:
     arm_columns: dict[str, str] | None
     arm_labels: tuple[str, str]
     study_header: str
+    rob: Any = None
+    rob_tool: str = "generic"
 
     rows: list[Row] = field(default_factory=list)
     cols: list[Column] = field(default_factory=list)
@@ -148,6 +151,7 @@ class RowBuilder:
         self.theta = f.theta
         self.extra_cols = extra_columns(f.data, self.columns, self.arm_columns,
                                         self.arm_labels)
+        self.rob_cols = rob_columns(f.data, self.rob, self.rob_tool)
         self._make_columns()
 
     # ---------------------------------------------------------------- formatting
@@ -200,6 +204,7 @@ class RowBuilder:
         if self.has_bayes:
             cols.append(Column("post", f"{s} [{lev} CrI]", "right", group="Posterior",
                                color=st.BAYES))
+        cols += [rc.column for rc in self.rob_cols]
         self.cols = cols
 
     # ---------------------------------------------------------------- rows
@@ -216,6 +221,7 @@ class RowBuilder:
         for c, vals in self.extra_cols:
             row.cells[c.key] = vals[i]
             row.text_dy[c.key] = dy_text
+        fill_rob_cells(row, i, self.rob_cols, dy_text)
         if self.has_obs:
             row.cells["obs"] = self.ci_text(f.yi[i], self.obs_lo[i], self.obs_hi[i])
             row.text_dy["obs"] = dy_text

@@ -168,10 +168,77 @@ for (m in c("ARAW", "AHW", "ABT")) {
   add_case(m, "alpha_const", c(ai = "ai", mi = "mi", ni = "ni"))
 }
 
+# --- the remaining measures of metafor 3.8.1's escalc (session 19) ---
+# paired binary tables (ai: events under both, bi: event under 1 only, ci: under 2 only,
+# di: under neither; ri: the correlation for MPORM), constructed
+d$mp_a <- put(data.frame(study = paste0("Q", 1:5), ai = c(12, 5, 30, 8, 20),
+                         bi = c(7, 3, 11, 2, 9), ci = c(3, 6, 4, 5, 2),
+                         di = c(40, 25, 60, 18, 33), ri = c(0.3, 0.45, 0.2, 0.6, 0.1)), "mp_a")
+d$mp_b <- put(data.frame(study = paste0("W", 1:4), ai = c(3, 0, 15, 9), bi = c(10, 4, 6, 0),
+                         ci = c(2, 1, 9, 4), di = c(25, 30, 12, 17),
+                         ri = c(0.5, 0.25, 0.35, 0.4)), "mp_b")
+# genotype counts (ai: homozygous, bi: heterozygous, ci: other homozygous), constructed
+d$reh_a <- put(data.frame(study = paste0("H", 1:4), ai = c(120, 45, 300, 80),
+                          bi = c(90, 50, 210, 30), ci = c(15, 12, 40, 9)), "reh_a")
+d$reh_b <- put(data.frame(study = paste0("J", 1:3), ai = c(60, 210, 33), bi = c(70, 95, 41),
+                          ci = c(25, 11, 10)), "reh_b")
+t4 <- c(ai = "tpos", bi = "tneg", ci = "cpos", di = "cneg")
+tn <- c(ai = "ai", n1i = "n1i", ci = "ci", n2i = "n2i")
+# 2x2 tables: arcsine RD, phi, Yule's Q and Y, OR2D (alias of OR2DL)
+for (m in c("AS", "PHI", "YUQ", "YUY", "OR2D")) {
+  add_case(m, "bcg", t4)
+  add_case(m, "hine1989", tn)
+  add_case(m, "nielweise2007", tn)
+}
+for (vt in c("ST", "CS")) {
+  add_case("PHI", "bcg", t4, list(vtype = vt))
+  add_case("PHI", "hine1989", tn, list(vtype = vt))
+}
+add_case("AS", "nielweise2007", tn, list(add = 0.5))
+add_case("YUQ", "nielweise2007", tn, list(to = "all"))
+# RTET: metafor maximises the likelihood with optim (Nelder-Mead, numerical Hessian);
+# rtet_exact solves the saturated model exactly (cut points at the margins,
+# Phi2(h, k; rho) = ai/ni by uniroot), the values bayesma computes
+add_case("RTET", "bcg", t4)
+add_case("RTET", "hine1989", tn)
+rtet_exact <- function(a, b, c, dd) {
+  n <- a + b + c + dd
+  h <- qnorm((a + b) / n); k <- qnorm((a + c) / n)
+  f <- function(r) mvtnorm::pmvnorm(upper = c(k, h), corr = matrix(c(1, r, r, 1), 2))[1] - a / n
+  uniroot(f, c(-0.9999, 0.9999), tol = 1e-13)$root
+}
+rtet_cases <- list(
+  bcg = mapply(rtet_exact, d$bcg$tpos, d$bcg$tneg, d$bcg$cpos, d$bcg$cneg),
+  hine1989 = mapply(rtet_exact, d$hine1989$ai, d$hine1989$n1i - d$hine1989$ai, d$hine1989$ci,
+                    d$hine1989$n2i - d$hine1989$ci))
+# paired binary data (MPORM with ri)
+mp <- c(ai = "ai", bi = "bi", ci = "ci", di = "di")
+for (data in c("mp_a", "mp_b")) {
+  for (m in c("MPRD", "MPRR", "MPOR", "MPORC", "MPPETO")) add_case(m, data, mp)
+  add_case("MPORM", data, c(mp, ri = "ri"))
+}
+# two-group means: SMD with the SD of group 2, point-biserial and biserial r, D2OR
+# (curtis1998 has groups of 2, where SMD1, SMD1H and SMN are NA in metafor and an error in
+# bayesma; curtis_n3 keeps its rows with both groups >= 3)
+d$curtis_n3 <- put(subset(d$curtis1998, n1i >= 3 & n2i >= 3), "curtis_n3")
+for (data in c("normand1999", "curtis1998", "curtis_n3")) {
+  for (m in c("SMD1", "SMD1H", "RPB", "RBIS", "D2OR")) add_case(m, data, mm)
+  add_case("SMD1", data, c(m1i = "m1i", n1i = "n1i", m2i = "m2i", sd2i = "sd2i", n2i = "n2i"))
+  add_case("RPB", data, mm, list(vtype = "CS"))
+}
+# single-group standardized mean
+add_case("SMN", "normand1999", c(mi = "m1i", sdi = "sd1i", ni = "n1i"))
+add_case("SMN", "curtis1998", c(mi = "m2i", sdi = "sd2i", ni = "n2i"))
+add_case("SMN", "curtis_n3", c(mi = "m2i", sdi = "sd2i", ni = "n2i"))
+# relative excess heterozygosity
+add_case("REH", "reh_a", c(ai = "ai", bi = "bi", ci = "ci"))
+add_case("REH", "reh_b", c(ai = "ai", bi = "bi", ci = "ci"))
+
 versions <- list(R = R.version.string, metafor = as.character(packageVersion("metafor")),
                  metadat = as.character(packageVersion("metadat")),
-                 gsl = as.character(packageVersion("gsl")))
-write_json(list(versions = versions, cases = cases), "escalc.json", digits = NA,
+                 gsl = as.character(packageVersion("gsl")),
+                 mvtnorm = as.character(packageVersion("mvtnorm")))
+write_json(list(versions = versions, cases = cases, rtet_exact = rtet_cases), "escalc.json", digits = NA,
            auto_unbox = TRUE, na = "null", pretty = FALSE)
 
 # back-transforms (metafor transf.*)

@@ -1,0 +1,137 @@
+"""Malformed RevMan files give typed errors naming the element, attribute or line; hostile
+XML and archives are refused without being expanded."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import bayesma as bm
+from bayesma.errors import DataError
+from bayesma.revman import datapackage
+
+REF = Path(__file__).resolve().parents[1] / "reference" / "revman"
+
+GOOD = """<?xml version="1.0" encoding="UTF-8"?>
+<COCHRANE_REVIEW>
+<STUDIES_AND_REFERENCES><STUDIES><INCLUDED_STUDIES>
+<STUDY ID="STD-A" NAME="A 2001" YEAR="2001"/><STUDY ID="STD-B" NAME="B 2003" YEAR="2003"/>
+</INCLUDED_STUDIES></STUDIES></STUDIES_AND_REFERENCES>
+<ANALYSES_AND_DATA><COMPARISON ID="CMP-001" NO="1"><NAME>c</NAME>
+<DICH_OUTCOME ID="CMP-001.01" METHOD="MH" EFFECT_MEASURE="OR" RANDOM="NO" NO="1">
+<NAME>o</NAME>
+<DICH_DATA STUDY_ID="STD-A" EVENTS_1="{e1}" TOTAL_1="20" EVENTS_2="5" TOTAL_2="20"/>
+<DICH_DATA STUDY_ID="STD-B" EVENTS_1="4" TOTAL_1="30" EVENTS_2="8" TOTAL_2="31"/>
+</DICH_OUTCOME></COMPARISON></ANALYSES_AND_DATA>
+</COCHRANE_REVIEW>
+"""
+
+
+def _write(tmp_path: Path, name: str, text: str | bytes) -> Path:
+    p = tmp_path / name
+    p.write_bytes(text.encode() if isinstance(text, str) else text)
+    return p
+
+
+def test_small_valid_file_reads(tmp_path):
+    rv = bm.read_revman(_write(tmp_path, "ok.rm5", GOOD.format(e1=3)))
+    assert list(rv.data("CMP-001.01")["study"]) == ["A 2001", "B 2003"]
+    assert rv.analyse("CMP-001.01").k == 2
+
+
+def test_bad_number_names_element_attribute_and_line(tmp_path):
+    with pytest.raises(DataError, match=r"line 9, element DICH_DATA: attribute "
+                       r"EVENTS_1='three'") as err:
+        bm.read_revman(_write(tmp_path, "bad.rm5", GOOD.format(e1="three")))
+    assert err.value.column == "EVENTS_1"
+
+
+def test_malformed_xml_names_line(tmp_path):
+    text = GOOD.format(e1=3).replace("</DICH_OUTCOME>", "")
+    with pytest.raises(DataError, match=r"malformed XML at line \d+, column \d+"):
+        bm.read_revman(_write(tmp_path, "broken.rm5", text))
+
+
+def test_entities_and_dtds_are_refused(tmp_path):
+    bomb = ('<?xml version="1.0"?>\n<!DOCTYPE r [<!ENTITY a "aaaaaaaaaa">'
+            '<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>\n'
+            '<COCHRANE_REVIEW>&b;</COCHRANE_REVIEW>')
+    with pytest.raises(DataError, match="document type declaration"):
+        bm.read_revman(_write(tmp_path, "bomb.rm5", bomb))
+
+
+def test_not_a_review(tmp_path):
+    with pytest.raises(DataError, match="not <COCHRANE_REVIEW>"):
+        bm.read_revman(_write(tmp_path, "x.rm5", "<?xml version='1.0'?><HTML/>"))
+    with pytest.raises(DataError, match="no file"):
+        bm.read_revman(tmp_path / "missing.rm5")
+
+
+def test_unknown_outcome_lists_the_outcomes():
+    rv = bm.read_revman(REF / "Fleiss1993.rm5")
+    with pytest.raises(DataError, match=r"no outcome 'CMP-009.01'.*CMP-001.01, CMP-001.02"):
+        rv.analyse("CMP-009.01")
+
+
+def test_csv_errors_name_line_and_column(tmp_path):
+    text = (REF / "Fleiss1993_CR.csv").read_text(encoding="utf-8-sig").splitlines()
+    cells = text[3].split(",")
+    cells[8] = "many"  # Events 1 of the first study row (file line 4)
+    text[3] = ",".join(cells)
+    with pytest.raises(DataError, match=r"line 4, column 'Events 1': 'many' is not a number"):
+        bm.read_revman(_write(tmp_path, "bad.csv", "\n".join(text)))
+    with pytest.raises(DataError, match="missing column"):
+        bm.read_revman(_write(tmp_path, "other.csv", "a,b\n1,2\n"))
+
+
+def _zip(members: dict[str, bytes], compression=zipfile.ZIP_DEFLATED) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_zip_bombs_and_non_packages_are_refused(tmp_path, monkeypatch):
+    big = _zip({"x-data-rows.csv": b"0" * 3_000_000})  # ratio ~1000: refused unread
+    with pytest.raises(DataError, match="possible zip bomb"):
+        bm.read_revman(_write(tmp_path, "bomb.zip", big))
+    monkeypatch.setattr(datapackage, "MAX_MEMBERS", 3)
+    many = _zip({f"f{i}.txt": b"x" for i in range(5)})
+    with pytest.raises(DataError, match="5 members"):
+        bm.read_revman(_write(tmp_path, "many.zip", many))
+    with pytest.raises(DataError, match="not a RevMan data package"):
+        bm.read_revman(_write(tmp_path, "empty.zip", _zip({"../../etc/passwd": b"x"})))
+    with pytest.raises(DataError, match="not a readable zip"):
+        bm.read_revman(_write(tmp_path, "junk.zip", b"PK\x03\x04 not really"))
+
+
+def test_csv_subgroup_rows_and_thousands_separators(tmp_path):
+    # RevMan's export marks a subgroup's row with the data type (R meta's read.rm5 rule)
+    lines = (REF / "Fleiss1993_CR.csv").read_text(encoding="utf-8-sig").splitlines()
+    head, comp, outcome, studies = lines[0], lines[1], lines[2], lines[3:10]
+    sub = ["1,1,{g},Group {g},DIC,MH,OR,Fixed" + "," * 29]
+    rows = [head, comp, outcome, sub[0].format(g=1)]
+    rows += [s.replace("1,1,0,", "1,1,1,", 1) for s in studies[:3]]
+    rows += [sub[0].format(g=2)]
+    rows += [s.replace("1,1,0,", "1,1,2,", 1) for s in studies[3:]]
+    rows[-1] = rows[-1].replace(",1570,0,0,8587,", ',"1,570",0,0,"8,587",')  # ISIS-2
+    path = _write(tmp_path, "subgroups.csv", "\n".join(rows))
+    rv = bm.read_revman(path)
+    table = rv.data("CMP-001.01")
+    assert list(rv.outcomes["subgroups"].iloc[0]) == ["Group 1", "Group 2"]
+    assert list(table["subgroup"]) == ["Group 1"] * 3 + ["Group 2"] * 4
+    assert list(table["ai"])[-1] == 1570 and list(table["n1i"])[-1] == 8587
+    res = rv.analyse("CMP-001.01")
+    assert list(res.subgroups["k"]) == [3, 4] and res.k == 7
+
+
+def test_subtotals_only_outcomes_store_no_overall_numbers(tmp_path):
+    text = GOOD.format(e1=3).replace('RANDOM="NO"', 'RANDOM="NO" TOTALS="NO" CHI2="0.0" '
+                                     'EFFECT_SIZE="0.0" CI_START="0.0" CI_END="0.0"')
+    rv = bm.read_revman(_write(tmp_path, "subtotals.rm5", text))
+    assert all(v != v for v in rv.reported("CMP-001.01").values())  # all NaN
+    assert rv.check().empty
