@@ -209,6 +209,14 @@ def forest_plot(
     if point not in ("median", "mean"):
         raise BayesmaError(f"point must be 'median' or 'mean', got {point!r}")
 
+    def draw(builder: RowBuilder, scale: Any) -> Any:
+        fig = render(builder, scale=scale, labels=labels, ref_line=ref_line, title=title,
+                     xlim=xlim, xlabel=xlabel, fontsize=fontsize, plot_width=plot_width,
+                     max_label_width=max_label_width, pooled_line=pooled_line,
+                     footer=footer)
+        st.save_figure(fig, save)
+        return fig
+
     if is_multivariate(result):  # a section per outcome (plots/forest/multivariate.py)
         builder, scale = multivariate_builder(
             result, classical=classical, prob=prob, point=point, data=data,
@@ -217,12 +225,7 @@ def forest_plot(
             arm_columns=arm_columns, arm_labels=arm_labels, study_header=study_header,
             rob=rob, rob_tool=rob_tool)
         builder.footer_lines += rob_key(builder.rob_cols)
-        fig = render(builder, scale=scale, labels=labels, ref_line=ref_line, title=title,
-                     xlim=xlim, xlabel=xlabel, fontsize=fontsize, plot_width=plot_width,
-                     max_label_width=max_label_width, pooled_line=pooled_line,
-                     footer=footer)
-        st.save_figure(fig, save)
-        return fig
+        return draw(builder, scale)
     by_cluster = dependent_cluster(result, cluster)
     if by_cluster is not None:
         fit, have = read_dependent(result, by_cluster, prob=prob, point=point, data=data)
@@ -234,12 +237,7 @@ def forest_plot(
         builder.build_subgroups(builder.order(sort_by, ascending))
         builder.footer_lines += rob_key(builder.rob_cols)
         relabel_dependent(builder, result, by_cluster, have, prob, point)
-        fig = render(builder, scale=scale, labels=labels, ref_line=ref_line, title=title,
-                     xlim=xlim, xlabel=xlabel, fontsize=fontsize, plot_width=plot_width,
-                     max_label_width=max_label_width, pooled_line=pooled_line,
-                     footer=footer)
-        st.save_figure(fig, save)
-        return fig
+        return draw(builder, scale)
     if subgroup is not None and subgroup != _grouped_by(result):
         # build the subgroup result first; drawing never fits
         result = subgroup_result(result, subgroup, data=data, classical=classical)
@@ -261,11 +259,7 @@ def forest_plot(
         builder.build_plain(order)
     builder.footer_lines += rob_key(builder.rob_cols)
 
-    fig = render(builder, scale=scale, labels=labels, ref_line=ref_line, title=title,
-                 xlim=xlim, xlabel=xlabel, fontsize=fontsize, plot_width=plot_width,
-                 max_label_width=max_label_width, pooled_line=pooled_line, footer=footer)
-    st.save_figure(fig, save)
-    return fig
+    return draw(builder, scale)
 
 
 def _grouped_by(result: Any) -> str | None:
