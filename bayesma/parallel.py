@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from bayesma.errors import BayesmaError
 
-__all__ = ["BACKENDS", "chunk_seeds", "run_chunks", "worker_count"]
+__all__ = ["BACKENDS", "chunk_seeds", "progress_on", "run_chunks", "worker_count"]
 
 #: execution backends of :func:`run_chunks`
 BACKENDS = ("serial", "local", "dask")
@@ -43,7 +43,8 @@ def chunk_seeds(seed: int | None, n: int) -> list[int]:
     return [int(c.generate_state(1, dtype=np.uint32)[0]) for c in children]
 
 
-def _progress_on(progress: bool | None) -> bool:
+def progress_on(progress: bool | None) -> bool:
+    """Whether to show a progress bar: ``progress`` if given, else only on a terminal."""
     if progress is None:
         stream = sys.stderr
         return bool(stream is not None and hasattr(stream, "isatty") and stream.isatty())
@@ -130,7 +131,7 @@ def run_chunks(func: Callable[[Any], Any], chunks: Sequence[Any], *,
     method = _start_method()  # before tqdm, whose monitor thread would count
     # no tqdm object at all without a bar: it starts a monitor thread, after which
     # forking worker processes is unsafe (and the slow forkserver would be used)
-    bar = tqdm(total=len(chunks), desc=desc) if _progress_on(progress) else _NoBar()
+    bar = tqdm(total=len(chunks), desc=desc) if progress_on(progress) else _NoBar()
     try:
         if backend == "serial":
             out = []

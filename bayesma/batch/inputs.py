@@ -143,6 +143,8 @@ def batch_from_arrays(y, v, mask=None, *, ids: Sequence | None = None) -> BatchD
     if Y.shape != V.shape or Y.ndim != 2:
         raise DataError(f"y and v must be R x k arrays of the same shape, got {Y.shape} "
                         f"and {V.shape}")
+    if Y.shape[0] == 0:
+        raise DataError("the batch has no meta-analyses (y and v have 0 rows)")
     M = (np.ones(Y.shape, dtype=bool) if mask is None
          else np.atleast_2d(np.asarray(mask, dtype=bool)))
     if M.shape != Y.shape:

@@ -21,15 +21,12 @@ from __future__ import annotations
 import numpy as np
 
 from bayesma.classical.profile import GRID_POINTS, grid_size
+from bayesma.classical.tau2 import FISHER_SWITCH  # steps before the grid search
 
 __all__ = ["BATCH_METHODS", "batch_tau2"]
 
 #: estimators with a vectorised path
 BATCH_METHODS = ("EE", "DL", "HE", "HS", "HSk", "SJ", "ML", "REML", "EB", "PM")
-
-#: Fisher-scoring steps before the per-call engine switches to its grid search
-#: (``bayesma.classical.tau2._FISHER_SWITCH``)
-FISHER_SWITCH = 100
 
 
 def _wsum(w: np.ndarray, x: np.ndarray | None = None) -> np.ndarray:

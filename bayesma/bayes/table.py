@@ -157,7 +157,7 @@ def _twin(post: Any, classical: Any, test: str | None) -> tuple[Any, str, str]:
         (r for r in res.values() if r is not None), None)
     if first is None:
         return None, "", ""
-    if getattr(first, "twin_label", None):  # a twin that is not an rma (BinomialNormal)
+    if getattr(first, "twin_label", None):  # a twin that labels itself (not an rma)
         label = first.twin_label
     elif classical is True or isinstance(res, dict):
         label = f"{first.method} ({first.test})"

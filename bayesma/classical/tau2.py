@@ -57,7 +57,8 @@ from bayesma.data import check_effect_range
 from bayesma.errors import ConvergenceError, DataError, TooFewStudiesError
 from bayesma.tails import chi2_ppf
 
-__all__ = ["METHODS", "Tau2Estimate", "canonical_method", "estimate_tau2", "estimate_tau2_checked"]
+__all__ = ["FISHER_SWITCH", "METHODS", "Tau2Estimate", "canonical_method", "estimate_tau2",
+           "estimate_tau2_checked"]
 
 #: tau² estimators, in metafor's names ("FE" and "CE" are accepted as aliases of "EE").
 METHODS = ("EE", "DL", "HE", "HS", "HSk", "SJ", "ML", "REML", "EB", "PM", "PMM", "GENQ")
@@ -211,8 +212,9 @@ def estimate_tau2_checked(
     """:func:`estimate_tau2` on inputs checked already (as ``rma`` checks them).
 
     ``y`` and ``v`` are finite float arrays with ``v > 0`` within the accepted range,
-    ``X`` a float k x p matrix with ``k > p``, ``method`` canonical and not ``EE``; the
-    estimate is the same as :func:`estimate_tau2`'s, without checking the input again.
+    ``X`` a float k x p matrix with ``k > p``, ``method`` canonical (``EE`` and k = 1
+    give tau² = 0); the estimate is the same as :func:`estimate_tau2`'s, without checking
+    the input again.
     """
     from scipy import optimize  # slow import, needed by few calls
 
@@ -313,7 +315,7 @@ def estimate_tau2_checked(
         it = 0
         conv = True
         change = tol + 1.0
-        fisher_max = min(maxiter, _FISHER_SWITCH)
+        fisher_max = min(maxiter, FISHER_SWITCH)
         ones = p == 1 and bool(np.all(X == 1.0))
         while change > tol:
             it += 1
@@ -385,7 +387,7 @@ def estimate_tau2_checked(
 #: Fisher-scoring steps before switching to the likelihood grid and bracketed
 #: root-finding of the score (profile.global_maximum): Fisher scoring that has not met
 #: ``tol`` in 100 steps oscillates or crawls, and the grid finds the same root.
-_FISHER_SWITCH = 100
+FISHER_SWITCH = 100
 
 
 def _fisher_step_intercept(y: np.ndarray, w: np.ndarray, reml: bool) -> float:

@@ -116,9 +116,10 @@ def escalc_table(
     b, d = cells["bi"], cells["di"]
     r = None
     if measure == "MPORM":
-        r = read_column(df, cols, "ri", slab, role="correlation of the paired outcomes")
+        role = "correlation of the paired outcomes"
+        r = read_column(df, cols, "ri", slab, role=role)
         fail_rows(df, np.abs(r) > 1, cols["ri"],
-              f"{column_name(cols, 'ri')} must be between -1 and 1",
+              f"{column_name(cols, 'ri', role)} must be between -1 and 1",
               lambda i: f"value {fmt_g(r[i])}", slab)  # fmt: skip
 
     undefined: list[tuple[np.ndarray, str]] = []

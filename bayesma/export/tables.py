@@ -89,8 +89,7 @@ def _prepare(df: Any) -> pd.DataFrame:
             raise BayesmaError(f"export_table needs a DataFrame; got {type(df).__name__}")
     if not isinstance(df.index, pd.RangeIndex) or df.index.name is not None:
         df = df.reset_index()
-    df.columns = [str(c) for c in df.columns]
-    return df
+    return df.set_axis([str(c) for c in df.columns], axis=1)  # a copy: the caller's keeps its names
 
 
 def _numeric(df: pd.DataFrame) -> list[bool]:

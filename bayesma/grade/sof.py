@@ -124,6 +124,14 @@ def _control_risk(d: pd.DataFrame | None) -> float | None:
     return float(statistics.median(r)) if len(r) else None
 
 
+def _as_float(x: Any) -> float:
+    """``float(x)``, or NaN for what is not a number."""
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
 def _per_outcome(value: Any, name: str, names: list[str], is_scalar: Any) -> Any:
     """``value`` for outcome ``name``: a mapping by outcome, or one value for all."""
     if value is None:
@@ -253,9 +261,13 @@ def summary_of_findings(
         if acr is None and o.measure.code in ABSOLUTE_MEASURES:
             acr = _control_risk(o.data)
             acr_note = "median control-group risk of the studies" if acr is not None else ""
-        if acr is not None and not 0 < float(acr) < 1:
-            raise BayesmaError(f"assumed_risk for {name!r} must be in (0, 1); got {acr}")
+        if acr is not None and not 0 < _as_float(acr) < 1:
+            raise BayesmaError(f"assumed_risk for {name!r} must be in (0, 1); got {acr!r}")
         thr = _per_outcome(thresholds, name, names, lambda v: False)
+        if thr is not None and (isinstance(thr, str) or np.ndim(thr) != 1 or len(thr) != 2
+                                or np.isnan([_as_float(x) for x in thr]).any()):
+            raise BayesmaError(f"thresholds for {name!r} must be two numbers (low, high) on "
+                               f"the natural scale; got {thr!r}")
         if thr is None and o.measure.log_scale and o.measure.code in ABSOLUTE_MEASURES:
             thr = RATIO_THRESHOLDS
         n = _participants(o.data)

@@ -249,8 +249,7 @@ def _tau_classical(dr: DependentResult) -> dict[str, float]:
         for name, s2 in zip(dr.levels, np.asarray(c.sigma2, float), strict=False):
             out[name] = math.sqrt(max(float(s2), 0.0))
     else:  # rma_mv's inner levels are sorted; the spec's levels are in data order
-        inner = getattr(c, "inner_levels", None)
-        names = [str(x) for x in (dr.levels if inner is None else inner)]
+        names = [str(x) for x in (getattr(c, "inner_levels", None) or dr.levels)]
         for name, t2 in zip(names, np.atleast_1d(np.asarray(c.tau2, float)), strict=False):
             out[name] = math.sqrt(max(float(t2), 0.0))
     return out

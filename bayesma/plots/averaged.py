@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from bayesma.bayes.averaging.mixture import Averaged, PointMass
+from bayesma.bayes.protocol import n_draws
 from bayesma.errors import BayesmaError
 from bayesma.formatting import fmt_prob
 from bayesma.measures import get_measure
@@ -187,10 +188,13 @@ def averaged_posterior_plot(
     if xlim is None:
         lo, hi = _default_range(parts, total, avg.support) if parts else (-1.0, 1.0)
     else:
-        lo, hi = (float(v) for v in xlim)
+        try:
+            lo, hi = (float(v) for v in xlim)
+        except (TypeError, ValueError):
+            lo = hi = math.nan
         if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
             raise BayesmaError(f"xlim must be two finite increasing numbers, got {xlim!r}")
-    x = np.linspace(lo, hi, int(n))
+    x = np.linspace(lo, hi, n_draws(n, 501))
     fig, ax, own = st.figure_axes(ax, figsize)
     handles: list[tuple[Any, str]] = []
     sym = _SYMBOL.get(param, param)

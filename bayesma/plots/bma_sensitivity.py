@@ -92,13 +92,15 @@ def bma_sensitivity_plot(
     DataError
         A table without the columns.
     BayesmaError
-        Unknown panels, or Bayes factors that are not positive and finite.
+        Unknown panels, an empty table, or Bayes factors that are not positive and finite.
     """
     which = [which] if isinstance(which, str) else list(which)
     unknown = [w for w in which if w not in _PANELS]
     if unknown or not which:
         raise BayesmaError(f"which must name panels among {', '.join(_PANELS)}; got {which!r}")
     require_columns(table, ["mu_scale", "tau_scale", *which], what="bma_sensitivity table")
+    if len(table) == 0:
+        raise BayesmaError("bma_sensitivity_plot: the table has no rows")
     fig = st.new_figure(figsize or (4.2 * len(which), 3.6))
     axes = fig.subplots(1, len(which), squeeze=False)[0]
     for ax, col in zip(axes, which, strict=True):

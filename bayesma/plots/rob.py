@@ -138,10 +138,10 @@ def _weights(d: pd.DataFrame, weights: Any) -> np.ndarray:
     if weights is None:
         return np.ones(len(d))
     col = weights if isinstance(weights, str) else "weights"
-    raw = d[weights] if isinstance(weights, str) else pd.Series(list(weights), index=d.index[
-        :len(list(weights))])
+    raw = d[weights] if isinstance(weights, str) else list(weights)
     if len(raw) != len(d):
         raise DataError(f"weights: {len(raw)} values for {len(d)} studies", column=col)
+    raw = raw if isinstance(weights, str) else pd.Series(raw, index=d.index)
     w = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(w) | (w < 0)
     if bad.any():

@@ -117,7 +117,8 @@ def read_revman_csv(data: bytes, *, source: str = "RevMan CSV") -> tuple[str, li
         if kind:  # a subgroup's row: R package meta's read.rm5 tells them by the data type
             spec["subs"][sub_no] = (name, line)
             continue
-        row = {"study": name, "year": table.at[line, "Year of study"], "sub_no": sub_no}
+        row = {"study": name, "year": table.get("Year of study", {}).get(line, ""),
+               "sub_no": sub_no}
         for col, ours in _STUDY.items():
             row[ours] = number(table, line, col, source)
         est, se = number(table, line, "Effect Estimate", source), number(table, line, "SE", source)

@@ -30,6 +30,7 @@ from bayesma.revman.outcome import (
     measure_code,
     method_code,
     outcome_id,
+    to_float,
 )
 from bayesma.revman.tables import csv_table, number
 
@@ -176,6 +177,9 @@ def read_data_package(data: bytes, *, source: str = "RevMan data package"
             "i2_between": number(overall, line, "Subgroup I²", src_o) if has else math.nan,
         })
         ci = overall.get("Estimate CI", pd.Series(dtype=object)).get(line, "95%") or "95%"
+        if not 0 < to_float(ci.rstrip("%")) < 100:
+            raise DataError(f"{src_o}: line {line}, column 'Estimate CI': {ci!r} is not a "
+                            f"confidence level such as '95%'", column="Estimate CI", rows=[line])
         outcomes.append(Outcome(
             id=outcome_id(*key), comparison=overall.get("Analysis group name",
                                                        pd.Series(dtype=object)).get(line, ""),

@@ -165,6 +165,9 @@ def _finish(est: float, se: float, q: float, k: int, tau2: float, level: float) 
     )
 
 
+_MEASURES_OF = {DICHOTOMOUS: ("OR", "RR", "RD", "PETO"), CONTINUOUS: ("MD", "SMD")}
+
+
 def pool(outcome_type: str, measure: str, method: str, model: str, df: pd.DataFrame, *,
          level: float = 0.95) -> Pooled:
     """RevMan's pooled analysis of the study rows ``df`` (all of an outcome or a subgroup).
@@ -172,6 +175,10 @@ def pool(outcome_type: str, measure: str, method: str, model: str, df: pd.DataFr
     Returns a :class:`Pooled` with ``estimate, se, ci_low, ci_high, z, pval, q, q_df,
     q_pval, i2, tau2, k`` and the study arrays ``yi, vi, used`` and ``weight`` (percent).
     """
+    allowed = _MEASURES_OF.get(outcome_type, (measure,))
+    if measure not in allowed:
+        raise DataError(f"a RevMan {outcome_type} analysis with effect measure {measure!r}: "
+                        f"bayesma recomputes {', '.join(allowed)}", column="measure")
     yi, vi, used = study_effects(outcome_type, measure, method, df)
     k = int(used.sum())
     if k == 0:

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from bayesma.data import require_columns
-from bayesma.errors import DataError
+from bayesma.errors import BayesmaError, DataError
 from bayesma.revman.outcome import CONTINUOUS, DICHOTOMOUS, GENERIC, OE
 from bayesma.revman.result import RevManResult
 
@@ -117,6 +117,8 @@ def write_revman_csv(
     ------
     DataError
         Missing columns or an unknown data type.
+    BayesmaError
+        The folder of ``path`` does not exist.
     """
     df = data.copy() if isinstance(data, pd.DataFrame) else _from_result(data)
     kind = data_type or _guess_type(df)
@@ -129,6 +131,8 @@ def write_revman_csv(
     require_columns(df, [study, *cols], what="write_revman_csv")
     header = HEADER + list(cols.values())
     out = Path(path)
+    if not out.parent.is_dir():
+        raise BayesmaError(f"write_revman_csv: directory {str(out.parent)!r} does not exist")
     with out.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)

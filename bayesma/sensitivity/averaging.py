@@ -11,6 +11,7 @@ for every pair of scales and returns one row per pair.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -189,10 +190,10 @@ def bma_sensitivity(
     if tau_prior_family not in TAU_FAMILIES:
         raise SpecError(f"bma_sensitivity: tau_prior_family must be one of "
                         f"{', '.join(TAU_FAMILIES)}; got {tau_prior_family!r}")
-    if not (isinstance(tau_shape, int | float) and math.isfinite(tau_shape) and tau_shape > 0):
+    if not (isinstance(tau_shape, numbers.Real) and math.isfinite(tau_shape) and tau_shape > 0):
         raise SpecError(f"bma_sensitivity: tau_shape must be a positive number, got "
                         f"{tau_shape!r}")
-    if not (isinstance(mu_location, int | float) and math.isfinite(mu_location)):
+    if not (isinstance(mu_location, numbers.Real) and math.isfinite(mu_location)):
         raise SpecError(f"bma_sensitivity: mu_location must be a finite number, got "
                         f"{mu_location!r}")
     if measure is None and isinstance(data, pd.DataFrame):

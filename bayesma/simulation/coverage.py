@@ -11,9 +11,8 @@ written to a CSV file and skipped when the study is run again.
 from __future__ import annotations
 
 import hashlib
-import sys
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from tqdm.auto import tqdm
 
 from bayesma.batch import batch_exact, batch_from_arrays, batch_rma
 from bayesma.errors import DataError
-from bayesma.parallel import chunk_seeds
+from bayesma.parallel import chunk_seeds, progress_on
 from bayesma.priors import Normal, Prior
 from bayesma.simulation.generate import simulate_arrays, simulate_binomial
 from bayesma.simulation.methods import IntervalMethod, parse_method
@@ -50,9 +49,13 @@ def _scenarios(scenarios: Any) -> list[dict[str, Any]]:
     if isinstance(scenarios, pd.DataFrame):
         rows = scenarios.to_dict(orient="records")
     elif isinstance(scenarios, Mapping):
-        rows = [dict(scenarios)]
+        rows = [scenarios]
     else:
-        rows = [dict(s) for s in scenarios]
+        rows = list(scenarios) if isinstance(scenarios, Iterable) else None
+    if rows is None or isinstance(scenarios, str) or not all(
+            isinstance(s, Mapping) for s in rows):
+        raise DataError("scenarios must be a DataFrame, a dict or a list of dicts (one per "
+                        f"scenario), got {type(scenarios).__name__}", column="scenarios")
     if not rows:
         raise DataError("coverage_study needs at least one scenario", column="scenarios")
     out = []
@@ -71,15 +74,20 @@ def _scenarios(scenarios: Any) -> list[dict[str, Any]]:
         if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 2:
             raise DataError(f"scenario {i}: k must be an integer >= 2, got {k!r}",
                             column="k", rows=[i])
-        if binomial:
-            s = {"design": "binomial", "k": int(k), "n": row.get("n", 100),
-                 "p_control": float(row.get("p_control", 0.2)),
-                 "log_or": float(row.get("log_or", 0.0)), "tau": float(row.get("tau", 0.0)),
-                 "measure": str(row.get("measure", "OR")).upper()}
-        else:
-            s = {"design": "normal", "k": int(k), "mu": float(row.get("mu", 0.0)),
-                 "tau": float(row.get("tau", 0.0)),
-                 "vi": row.get("vi", "uniform(0.05, 0.5)")}
+        try:
+            if binomial:
+                s = {"design": "binomial", "k": int(k), "n": row.get("n", 100),
+                     "p_control": float(row.get("p_control", 0.2)),
+                     "log_or": float(row.get("log_or", 0.0)),
+                     "tau": float(row.get("tau", 0.0)),
+                     "measure": str(row.get("measure", "OR")).upper()}
+            else:
+                s = {"design": "normal", "k": int(k), "mu": float(row.get("mu", 0.0)),
+                     "tau": float(row.get("tau", 0.0)),
+                     "vi": row.get("vi", "uniform(0.05, 0.5)")}
+        except (TypeError, ValueError):
+            raise DataError(f"scenario {i}: mu, tau, p_control and log_or must be numbers, "
+                            f"got {row!r}", column="scenarios", rows=[i]) from None
         out.append(s)
     return out
 
@@ -159,13 +167,6 @@ def _key(s: dict[str, Any], labels: list[str], n_rep: int, seed: int, level: flo
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def _progress_on(progress: bool | None) -> bool:
-    if progress is None:
-        return bool(sys.stderr is not None and hasattr(sys.stderr, "isatty")
-                    and sys.stderr.isatty())
-    return bool(progress)
-
-
 def coverage_study(scenarios: Any, methods: Sequence[str], n_rep: int, seed: int | None = None,
                    *, level: float = 0.95, mu_prior: Prior | None = None,
                    out: str | Path | None = None, backend: str | None = None,
@@ -231,7 +232,7 @@ def coverage_study(scenarios: Any, methods: Sequence[str], n_rep: int, seed: int
     folder = Path(out) if out is not None else None
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
-    bar = tqdm(total=len(scen), desc="coverage_study") if _progress_on(progress) else None
+    bar = tqdm(total=len(scen), desc="coverage_study") if progress_on(progress) else None
     parts = []
     try:
         for i, s in enumerate(scen):

@@ -12,6 +12,7 @@ likelihood of the corpus (empirical Bayes). The result is a
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,7 +21,7 @@ import pandas as pd
 from scipy.special import ndtr
 
 from bayesma.batch import BatchData, batch_from_long
-from bayesma.errors import DataError
+from bayesma.errors import BayesmaWarning, DataError
 from bayesma.priors import LogNormalTau2
 
 __all__ = ["EmpiricalPriorFit", "empirical_prior", "empirical_prior_fit", "marginal_log_lik",
@@ -164,6 +165,10 @@ def empirical_prior_fit(long: pd.DataFrame, by: str, yi: str = "yi", vi: str = "
     start = np.r_[np.full(len(names), corpus.center - 2.0), 0.0]
     opt = minimize(nll, start, method="Nelder-Mead",
                    options={"xatol": 1e-7, "fatol": 1e-10, "maxiter": 20000 * len(start)})
+    if not opt.success:  # a prior we cannot defend is said, not returned silently
+        warnings.warn(f"empirical prior: the maximisation did not converge ({opt.message}); "
+                      "m and s may not be the maximum-likelihood values (check the corpus: "
+                      "enough meta-analyses with k >= 2?)", BayesmaWarning, stacklevel=3)
     m_hat = pd.Series(opt.x[:-1], index=list(names), name="m")
     s_hat = float(MIN_SIGMA + np.exp(opt.x[-1]))
     counts = pd.Series(np.bincount(codes, minlength=len(names)), index=list(names),

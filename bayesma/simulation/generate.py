@@ -104,7 +104,7 @@ def draw_vi(vi: Any, rng: np.random.Generator, shape: tuple[int, int]) -> np.nda
     if bad.size:
         r, c = (int(i) for i in bad[0])
         raise DataError(f"simulated vi must be finite and > 0; replicate {r}, study {c} has "
-                        f"{out[r, c]!r}", column="vi", rows=[r])
+                        f"{out[r, c]:g}", column="vi", rows=[r])
     return out
 
 

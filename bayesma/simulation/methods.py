@@ -1,7 +1,7 @@
 """Interval methods of a coverage study, named by text such as "REML-knha" or "Bayes-HalfNormal(1)".
 
 A name is ``"<estimator>-<test>"`` (a confidence interval of mu from ``bm.batch_rma``:
-estimators as ``bm.rma``, tests ``z``, ``t``, ``knha``/``hksj``, ``adhoc``),
+estimators of ``bm.batch_rma``, tests ``z``, ``t``, ``knha``/``hksj``, ``adhoc``),
 ``"Bayes-<Family>(args)"`` (the equal-tailed credible interval of mu from
 ``bm.batch_exact`` with that tau prior, e.g. ``HalfNormal(0.5)``, ``HalfCauchy(1)``), or
 either with the prefix ``"PI-"``: the prediction interval of a new study's effect
@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from bayesma.batch.tau2 import BATCH_METHODS
 from bayesma.classical.tau2 import canonical_method
 from bayesma.errors import DataError
 from bayesma.priors import PRIOR_FAMILIES, Prior
@@ -109,4 +110,7 @@ def parse_method(name: str) -> IntervalMethod:
         est = canonical_method(parts[0])
     except DataError as err:
         raise DataError(f"method {name!r}: {err}", column="methods") from None
+    if est not in BATCH_METHODS:
+        raise DataError(f"method {name!r}: bm.batch_rma has no {est!r}; choose one of "
+                        f"{', '.join(BATCH_METHODS)}", column="methods")
     return IntervalMethod(text, "rma", predict, estimator=est, test=_TESTS[parts[1].lower()])

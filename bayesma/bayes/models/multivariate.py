@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayesma.bayes.exact.checks import confidence_level
 from bayesma.bayes.fit import BayesFit
 from bayesma.bayes.models.base import MetaModel
 from bayesma.bayes.models.derived import stacked_draws
@@ -106,7 +107,7 @@ class Multivariate(MetaModel):
     lkj_eta : float
         Shape of the LKJ prior of the between-study correlation matrix (default 2).
     level : float
-        Credible level of the summaries.
+        Credible level of the summaries (0.95 or 95, as metafor).
     slab, measure : str, optional
         Study labels column (theta labels ``"<label>/<outcome>"``); effect measure.
 
@@ -133,12 +134,15 @@ class Multivariate(MetaModel):
                                f"parameterization={parameterization!r}")
         mv = multivariate_data(data, yi, vi, outcome=outcome, study=study, V=V, slab=slab,
                                measure=measure)
-        eta = float(lkj_eta)
+        try:
+            eta = float(lkj_eta)
+        except (TypeError, ValueError):
+            eta = float("nan")
         if not np.isfinite(eta) or eta <= 0:
             raise BayesmaError(f"lkj_eta must be a positive number, got {lkj_eta!r}")
         self.mv: MultivariateData = mv
         self.lkj_eta = eta
-        self.level = float(level)
+        self.level = confidence_level(level)
         self.parameterization = "marginal"
         self.yi_name, self.vi_name, self.sei_name, self.slab = yi, vi, None, slab
         self.outcome_col, self.study_col = outcome, study

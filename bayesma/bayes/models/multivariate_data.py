@@ -93,6 +93,14 @@ def _is_full(V: Any, k: int) -> bool:
         return False
 
 
+def _as_float(V: Any) -> np.ndarray:
+    try:
+        return np.asarray(V, dtype=float)
+    except (TypeError, ValueError):
+        raise DataError("V must be a numeric matrix (or a list of numeric blocks by study), "
+                        f"got {type(V).__name__}", column="V") from None
+
+
 def _read_v(V: Any, data: pd.DataFrame, vi: np.ndarray, study: np.ndarray,
             studies: list[str]) -> np.ndarray:
     k = len(data)
@@ -105,13 +113,13 @@ def _read_v(V: Any, data: pd.DataFrame, vi: np.ndarray, study: np.ndarray,
         M = np.zeros((k, k))
         for s, blk in zip(order, V, strict=True):
             rows = np.flatnonzero(study == s)
-            b = np.atleast_2d(np.asarray(blk, dtype=float))
+            b = np.atleast_2d(_as_float(blk))
             if b.shape != (rows.size, rows.size):
                 raise DataError(f"V block of study {studies[s]!r} is {b.shape}, expected "
                                 f"{(rows.size, rows.size)}")
             M[np.ix_(rows, rows)] = b
         V = M
-    M = np.asarray(V, dtype=float)
+    M = _as_float(V)
     if M.shape != (k, k):
         raise DataError(f"V must be {k} x {k} (one row per effect), got {M.shape}")
     if not np.all(np.isfinite(M)) or not np.allclose(M, M.T, rtol=1e-10, atol=1e-14):
@@ -139,7 +147,8 @@ def multivariate_data(data: pd.DataFrame, yi: str, vi: str | None, *, outcome: s
     """
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
-    cols = [yi, outcome, study] + ([vi] if V is None and vi is not None else [])
+    cols = ([yi, outcome, study] + ([vi] if V is None and vi is not None else [])
+            + ([slab] if slab else []))
     require_columns(data, cols)
     if V is None and vi is None:
         raise DataError("give vi (the sampling variances) or V (their covariance matrix)")

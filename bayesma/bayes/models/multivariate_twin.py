@@ -110,6 +110,7 @@ class MultivariateTwin:
 def _fit(mv: MultivariateData, outcome: str, study: str, *, method: str, level: float):
     d = mv.data.copy()
     d["_yi"] = mv.yi
+    d[outcome] = d[outcome].astype(str)  # a factor (numeric codes too), levels as mv.outcomes
     if mv.m == 1:
         random, mods, struct = f"~ 1 | {study}", None, None
     else:

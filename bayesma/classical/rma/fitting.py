@@ -209,13 +209,12 @@ def fit_arrays(
         if finite.all():
             continue
         bad = np.flatnonzero(~finite)
-        if bad.size:
-            raise DataError(
-                f"{name} has a missing or infinite value at position {int(bad[0])}"
-                + (f" (study {labels[int(bad[0])]!r})" if labels is not None else ""),
-                column=name,
-                rows=list(bad),
-            )
+        raise DataError(
+            f"{name} has a missing or infinite value at position {int(bad[0])}"
+            + (f" (study {labels[int(bad[0])]!r})" if labels is not None else ""),
+            column=name,
+            rows=list(bad),
+        )
     bad = np.flatnonzero(v <= 0) if v.min() <= 0 else ()
     if len(bad):
         raise DataError(

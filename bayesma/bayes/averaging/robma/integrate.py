@@ -29,6 +29,7 @@ import numpy as np
 from numpy.polynomial.hermite import hermgauss
 from scipy import special
 
+from bayesma.bayes.exact.quadrature import logsumexp
 from bayesma.errors import BayesmaError
 
 __all__ = ["Laplace", "laplace", "aghq", "importance", "ImportanceResult", "GH_NODES", "WARP"]
@@ -119,13 +120,6 @@ def laplace(g: Callable[[np.ndarray], np.ndarray], start: np.ndarray) -> Laplace
     return Laplace(x, np.linalg.cholesky(cov), g0)
 
 
-def _lse(x: np.ndarray) -> float:
-    m = float(np.max(x))
-    if not math.isfinite(m):
-        return m
-    return m + math.log(float(np.sum(np.exp(x - m))))
-
-
 def aghq(g: Callable[[np.ndarray], np.ndarray], lap: Laplace, n: int | None = None
          ) -> tuple[float, float]:
     """``(log Z, error estimate)`` by sinh-warped adaptive Gauss-Hermite quadrature.
@@ -153,7 +147,7 @@ def aghq(g: Callable[[np.ndarray], np.ndarray], lap: Laplace, n: int | None = No
                 + np.sum(np.log(np.cosh(u / WARP)), axis=1))
         z = lap.mode[None, :] + np.einsum("md,kd->mk", WARP * np.sinh(u / WARP), lap.chol)
         val = _eval(g, z)
-        est.append(log_det + 0.5 * d * math.log(2.0) + _lse(logw + val))
+        est.append(log_det + 0.5 * d * math.log(2.0) + logsumexp(logw + val))
     return est[0], abs(est[0] - est[1])
 
 

@@ -31,17 +31,13 @@ from bayesma.bayes.averaging.robma.display import robma_text
 from bayesma.bayes.averaging.robma.ensemble import ModelFit
 from bayesma.bayes.averaging.robma.parts import WeightedPart
 from bayesma.bayes.averaging.robma.weightfunction import weightfunction_table
-from bayesma.bayes.protocol import parse_param, resolve_prob
+from bayesma.bayes.exact.quadrature import logsumexp
+from bayesma.bayes.protocol import n_draws, parse_param, resolve_prob
 from bayesma.errors import BayesmaError
 
 __all__ = ["RoBMAResult"]
 
 _PARAMS = {"mu": "effect", "tau": "heterogeneity", "PET": "PET", "PEESE": "PEESE"}
-
-
-def _lse(x: np.ndarray) -> float:
-    m = float(np.max(x))
-    return m + math.log(float(np.sum(np.exp(x - m)))) if math.isfinite(m) else m
 
 
 def _pool(parts: list[tuple[float, Any]]) -> list[tuple[float, Any]]:
@@ -99,7 +95,7 @@ class RoBMAResult(AveragedAccessors):
         log_ml = np.array([f.log_ml for f in fits])
         with np.errstate(divide="ignore"):
             lp = log_ml + np.log(prior.to_numpy())
-        lp = lp - _lse(lp)
+        lp = lp - logsumexp(lp)
         log_post = pd.Series(lp, index=names)
         post = np.exp(lp)
         self.models = pd.DataFrame({
@@ -181,7 +177,8 @@ class RoBMAResult(AveragedAccessors):
         weight functions are mapped to one-sided p-values (p and 1 - p share a weight).
         """
         return weightfunction_table(self.fits, self.models["post_prob"].to_numpy(), p,
-                                    level=self.level, conditional=conditional, n=n,
+                                    level=self.level, conditional=conditional,
+                                    n=n_draws(n, 10000),
                                     seed=self._seed)
 
     def _coef_summary(self, name: str) -> dict[str, float]:

@@ -40,7 +40,10 @@ def weightfunction_table(fits: list[Any], post_prob: np.ndarray, p: Any = None, 
         For p-values outside [0, 1], or ``conditional=True`` without weight-function
         models of positive posterior probability.
     """
-    p = DEFAULT_P if p is None else np.atleast_1d(np.asarray(p, dtype=float))
+    try:
+        p = DEFAULT_P if p is None else np.atleast_1d(np.asarray(p, dtype=float))
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"weightfunction: p must be numbers in [0, 1], got {p!r}") from exc
     if p.size == 0 or not np.all((p >= 0) & (p <= 1)):
         raise SpecError("weightfunction: p-values must lie in [0, 1]")
     wf = [i for i, f in enumerate(fits) if f.spec.bias.kind == "weightfunction"]
