@@ -8,6 +8,7 @@ got -0.02``. Nothing is coerced or dropped silently.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Hashable, Sequence
 
@@ -214,6 +215,11 @@ def _checked_numbers(df: pd.DataFrame, column: str, x: np.ndarray, *, role: str,
                      allow_nan: bool, positive: bool, nonnegative: bool, integer: bool,
                      slab: str | None) -> np.ndarray:
     """The value checks of :func:`numeric_column` on the float array ``x``."""
+    if not integer and math.isfinite(x.sum()) and (
+        not (positive or nonnegative) or x.size == 0
+        or (x.min() > 0 if positive else x.min() >= 0)
+    ):
+        return x  # a finite sum (no NaN, no inf) within the bounds: nothing to report
     nan = np.isnan(x)
     if nan.any() and not allow_nan:
         bad = df.index[nan]
@@ -388,7 +394,10 @@ def study_labels(df: pd.DataFrame, slab: str | None = None) -> list[str]:
     """
     col = find_label_column(df, slab)
     raw = column_values(df, col) if col is not None else None
-    if isinstance(raw, np.ndarray) and raw.dtype.kind in "iubfO" or (
+    if raw is not None and isinstance(raw.dtype, pd.StringDtype) and not raw.isna().any():
+        # strings without missing values (the usual label column): read as they are
+        labels = raw.to_numpy(dtype=object).tolist()
+    elif isinstance(raw, np.ndarray) and raw.dtype.kind in "iubfO" or (
         raw is not None and isinstance(raw.dtype, pd.StringDtype)
     ):
         # numbers, objects and strings read without a Series (same labels as below)
@@ -398,6 +407,8 @@ def study_labels(df: pd.DataFrame, slab: str | None = None) -> list[str]:
         raw = df[col] if col is not None else pd.Series(df.index, index=df.index)
         labels = ["" if pd.isna(v) else str(v) for v in raw]
     labels = [lab if lab else f"Study {i + 1}" for i, lab in enumerate(labels)]
+    if len(set(labels)) == len(labels):
+        return labels  # unique already
     seen: dict[str, int] = {}
     out = []
     for lab in labels:

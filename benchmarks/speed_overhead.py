@@ -6,6 +6,9 @@ Measured side by side in one run, each as a median of repeats after a warm-up:
   a subprocess of this script with ``PYTHONPATH`` pointing at the tree; the old tree is a
   ``git worktree`` (``--old /tmp/bm_old``; create it with
   ``git worktree add /tmp/bm_old c77db32``, remove it with ``git worktree remove``);
+* optionally a third tree, ``--base PATH`` (default ``/tmp/bm_base`` when it exists; e.g.
+  ``mkdir /tmp/bm_base && git archive <commit> bayesma | tar -x -C /tmp/bm_base``): the
+  code before the latest round of work ("base"), to show that round's gain;
 * the peers, in this process: statsmodels' ``combine_effects`` (Paule-Mandel and
   DerSimonian-Laird; skipped when statsmodels is not installed) and the raw REML
   numerics (Fisher scoring plus the pooled estimate, its SE and Wald CI in plain numpy:
@@ -16,7 +19,7 @@ numerics; the exact posterior's summary well below the 27 ms measured before.
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/speed_overhead.py [--old /tmp/bm_old]
+    .venv/bin/python benchmarks/speed_overhead.py [--old /tmp/bm_old] [--base /tmp/bm_base]
 
 The output goes to ``benchmarks/results/speed_overhead.txt``.
 """
@@ -158,13 +161,25 @@ def peers() -> dict:
     return out
 
 
+def _pop_base() -> Path | None:
+    """Take ``--base PATH`` off the command line (the shared parser does not know it)."""
+    base = Path("/tmp/bm_base")
+    if "--base" in sys.argv:
+        i = sys.argv.index("--base")
+        base = Path(sys.argv[i + 1])
+        del sys.argv[i:i + 2]
+    return base if (base / "bayesma" / "__init__.py").is_file() else None
+
+
 def main() -> None:
+    base_tree = _pop_base()
     old = old_tree_or_work(worker)
     if old is None:
         return
     have_old = (old / "bayesma" / "__init__.py").is_file()
     now = run_worker(__file__, ROOT)
     before = run_worker(__file__, old) if have_old else None
+    base = run_worker(__file__, base_tree) if base_tree is not None else None
     imp_now = _import_time(ROOT)
     imp_old = _import_time(old) if have_old else float("nan")
     peer = peers()
@@ -175,8 +190,9 @@ def main() -> None:
     lines = [
         f"bayesma speed_overhead  (python {platform.python_version()}, numpy {np.__version__}, "
         f"{platform.machine()}, {os.cpu_count()} cores shared)",
-        "median wall time in ms; 'before' = commit c77db32 (pre issue 16), same machine, "
-        "same run",
+        "median wall time in ms; 'before' = commit c77db32 (pre issue 16), "
+        + (f"'base' = the tree in {base_tree} (before the latest round), " if base else "")
+        + "same machine, same run",
         "",
         f"import bayesma; bm.rma        now {ms(imp_now)}   before {ms(imp_old)}   "
         f"ratio before/now {imp_old / imp_now:6.2f}",
@@ -188,18 +204,31 @@ def main() -> None:
         p = peer[key]
         lines.append(f"k = {k}")
         lines.append(f"  {'call':<22}{'now':>10}{'before':>10}{'before/now':>12}"
-                     f"{'now/raw REML':>14}")
+                     f"{'now/raw REML':>14}" + (f"{'base':>10}{'base/now':>10}" if base else ""))
         for name in rows:
             t_now = now[key][name]
             t_old = before[key][name] if before else float("nan")
-            lines.append(f"  {name:<22}{ms(t_now)} {ms(t_old)}{t_old / t_now:12.2f}"
-                         f"{t_now / p['raw_reml']:14.2f}")
+            line = (f"  {name:<22}{ms(t_now)} {ms(t_old)}{t_old / t_now:12.2f}"
+                    f"{t_now / p['raw_reml']:14.2f}")
+            if base:
+                line += f"{ms(base[key][name])} {base[key][name] / t_now:9.2f}"
+            lines.append(line)
         lines.append(f"  {'peer: raw REML numerics':<22}{ms(p['raw_reml'])}")
         if "sm_pm" in p:
             lines.append(f"  {'peer: statsmodels PM':<22}{ms(p['sm_pm'])}"
                          f"   rma/statsmodels PM = {now[key]['rma'] / p['sm_pm']:.2f}")
             lines.append(f"  {'peer: statsmodels DL':<22}{ms(p['sm_dl'])}")
         lines.append("")
+    p13 = peer["13"]
+    lines.append("goals at k = 13 (issue 16):")
+    lines.append(f"  bm.rma under 1 ms: {ms(now['13']['rma'])} ms "
+                 f"(rma / statsmodels PM = {now['13']['rma'] / p13.get('sm_pm', np.nan):.2f})")
+    lines.append(f"  fit_arrays within 2x of the raw REML numerics: "
+                 f"{now['13']['fit_arrays'] / p13['raw_reml']:.2f}x"
+                 + (f" (base {base['13']['fit_arrays'] / p13['raw_reml']:.2f}x, before "
+                    f"{before['13']['fit_arrays'] / p13['raw_reml']:.2f}x)"
+                    if base and before else ""))
+    lines.append("")
     fb_now = now["fallback"]["fit_arrays"]
     fb_old = before["fallback"]["fit_arrays"] if before else float("nan")
     lines.append(f"Fisher-scoring fallback (k = {now['fallback']['k']}, REML does not settle in "

@@ -35,10 +35,11 @@ from bayesma.batch.exact_core import (
     lay_panels,
     range_from_scan,
 )
-from bayesma.batch.inputs import BatchData, as_batch
+from bayesma.batch.inputs import BatchData, as_batch, chunk_count
 from bayesma.bayes.exact import ExactPosterior
-from bayesma.bayes.exact.checks import check_location_prior, check_tau_prior, confidence_level
+from bayesma.bayes.exact.checks import check_location_prior, check_tau_prior
 from bayesma.bayes.exact.quadrature import RATE_TOL, TauMap
+from bayesma.classical.settings import parse_level
 from bayesma.errors import BayesmaError
 from bayesma.parallel import run_chunks
 from bayesma.priors import default_priors
@@ -310,7 +311,8 @@ def batch_exact(long, by: str | None = None, yi: str = "yi", vi: str = "vi", *,
         Effect measure with natural-scale default priors (``"OR"``, ``"SMD"``, ...),
         used when a prior is not given (``long.attrs["measure"]`` by default).
     level : float
-        Probability of the equal-tailed intervals (0.95 or 95).
+        Probability of the equal-tailed intervals: a number, 0.95 or 95 (as
+        :func:`bayesma.classical.settings.parse_level`; a string raises).
     backend, client, chunk_size, progress
         Scale-out settings as in :func:`bayesma.batch.batch_rma` (default chunk: 5000
         meta-analyses).
@@ -326,9 +328,11 @@ def batch_exact(long, by: str | None = None, yi: str = "yi", vi: str = "vi", *,
     Raises
     ------
     BayesmaError
-        Unsupported priors, or no prior and no measure with natural-scale defaults.
+        Unsupported priors, or no prior and no measure with natural-scale defaults; a
+        ``level`` or ``chunk_size`` that is not a valid number.
     """
-    level = confidence_level(level)
+    level = parse_level(level)
+    size = chunk_count(chunk_size, DEFAULT_CHUNK)
     if measure is None and isinstance(long, pd.DataFrame):
         measure = long.attrs.get("measure")
     if mu_prior is None or tau_prior is None:
@@ -343,9 +347,6 @@ def batch_exact(long, by: str | None = None, yi: str = "yi", vi: str = "vi", *,
     check_location_prior(mu_prior, "mu_prior")
     check_tau_prior(tau_prior)
     batch = as_batch(long, by=by, yi=yi, vi=vi, sei=sei)
-    size = int(chunk_size) if chunk_size is not None else DEFAULT_CHUNK
-    if size < 1:
-        raise BayesmaError(f"chunk_size must be >= 1, got {chunk_size!r}")
     func = partial(exact_chunk, mu_prior=mu_prior, tau_prior=tau_prior, level=level)
     parts = run_chunks(func, batch.chunks(size), backend=backend, client=client,
                        progress=progress, desc="batch_exact")

@@ -8,6 +8,8 @@ stays finite; every engine multiplies by the mask.
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -15,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 from bayesma.data import check_effect_range, describe_rows, effect_arrays, require_columns
-from bayesma.errors import DataError
+from bayesma.errors import BayesmaError, DataError
 
-__all__ = ["BatchData", "as_batch", "batch_from_arrays", "batch_from_long"]
+__all__ = ["BatchData", "as_batch", "batch_from_arrays", "batch_from_long", "chunk_count"]
 
 
 @dataclass(frozen=True)
@@ -189,3 +191,25 @@ def as_batch(data, *, by: str | None, yi: str = "yi", vi: str = "vi",
         raise DataError("by= is required with a long table: the column naming the "
                         "meta-analysis of each row")
     return batch_from_long(data, by=by, yi=yi, vi=vi, sei=sei)
+
+
+def chunk_count(chunk_size: object, default: int) -> int:
+    """``chunk_size=`` of a batch engine as a positive int (``default`` when None).
+
+    Accepts an integer (or an integral float such as ``100.0``); rejects ``bool``, strings,
+    non-integral or non-finite floats and values < 1.
+
+    Raises
+    ------
+    BayesmaError
+        Naming ``chunk_size`` and the value given.
+    """
+    if chunk_size is None:
+        return int(default)
+    ok = isinstance(chunk_size, numbers.Real) and not isinstance(chunk_size, bool)
+    if ok and not isinstance(chunk_size, numbers.Integral):
+        ok = math.isfinite(float(chunk_size)) and float(chunk_size).is_integer()
+    if not ok or int(chunk_size) < 1:
+        raise BayesmaError(f"chunk_size must be a positive integer (meta-analyses per "
+                           f"chunk), got {type(chunk_size).__name__} {chunk_size!r}")
+    return int(chunk_size)

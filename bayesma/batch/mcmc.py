@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayesma.batch.inputs import BatchData, as_batch
-from bayesma.bayes.exact.checks import confidence_level
+from bayesma.batch.inputs import BatchData, as_batch, chunk_count
+from bayesma.bayes.models.from_spec import MODEL_CLASSES
+from bayesma.classical.settings import parse_level
 from bayesma.errors import BayesmaError
 from bayesma.parallel import chunk_seeds, run_chunks
 
@@ -35,9 +36,7 @@ def fit_chunk(batch: BatchData, *, seeds: list[int], model: str, model_kwargs: d
               draws: int, tune: int, chains: int, level: float,
               sampler: str) -> pd.DataFrame:
     """The result table of :func:`batch_fit` for one chunk (runs in a worker)."""
-    from bayesma.bayes.models.from_spec import MODEL_CLASSES  # loads PyMC
-
-    cls = MODEL_CLASSES[model]
+    cls = MODEL_CLASSES[model]  # imports the class's module on first use
     a = (1.0 - level) / 2.0
     rows: list[dict[str, Any]] = []
     for r in range(batch.n_groups):
@@ -95,7 +94,8 @@ def batch_fit(long, by: str | None = None, yi: str = "yi", vi: str = "vi", *,
     seed : int
         Seed of the batch; group i uses the i-th of :func:`bayesma.parallel.chunk_seeds`.
     level : float
-        Probability of the equal-tailed intervals.
+        Probability of the equal-tailed intervals: a number, 0.95 or 95 (as
+        :func:`bayesma.classical.settings.parse_level`; a string raises).
     backend, client, chunk_size, progress
         Scale-out settings as in :func:`bayesma.batch.batch_rma` (default chunk: 100
         meta-analyses).
@@ -110,11 +110,9 @@ def batch_fit(long, by: str | None = None, yi: str = "yi", vi: str = "vi", *,
     if model not in allowed:
         raise BayesmaError(f"batch_fit: model must be one of {', '.join(allowed)}, got "
                            f"{model!r}")
-    level = confidence_level(level)
+    level = parse_level(level)
+    size = chunk_count(chunk_size, 100)
     batch = as_batch(long, by=by, yi=yi, vi=vi, sei=sei)
-    size = int(chunk_size) if chunk_size is not None else 100
-    if size < 1:
-        raise BayesmaError(f"chunk_size must be >= 1, got {chunk_size!r}")
     seeds = chunk_seeds(seed, batch.n_groups)
     chunks = batch.chunks(size)
     starts = np.cumsum([0] + [c.n_groups for c in chunks])

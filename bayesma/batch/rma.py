@@ -20,7 +20,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from bayesma.batch.inputs import BatchData, as_batch
+from bayesma.batch.inputs import BatchData, as_batch, chunk_count
 from bayesma.batch.tau2 import BATCH_METHODS, batch_tau2
 from bayesma.classical.rma.fitting import SMALL_K
 from bayesma.classical.settings import canonical_test, parse_level
@@ -147,14 +147,15 @@ def batch_rma(long, by: str | None = None, yi: str = "yi", vi: str = "vi", *,
     test : {"z", "t", "knha", "adhoc"}
         Inference for the pooled effect (``"hksj"`` is an alias of ``"knha"``).
     level : float
-        Confidence level (0.95 or 95).
+        Confidence level: a number, 0.95 or 95 (as
+        :func:`bayesma.classical.settings.parse_level`; a string raises).
     backend : {None, "serial", "local", "dask"}
         Where the chunks run (:func:`bayesma.parallel.run_chunks`): None runs serially
         for up to one chunk and in local processes beyond.
     client : dask.distributed.Client, optional
         Run the chunks on this Dask cluster (implies ``backend="dask"``).
     chunk_size : int, optional
-        Meta-analyses per chunk (default 20000).
+        Meta-analyses per chunk, a positive integer (default 20000).
     progress : bool, optional
         Progress bar over chunks (None: only on a terminal).
     tol : float
@@ -180,6 +181,7 @@ def batch_rma(long, by: str | None = None, yi: str = "yi", vi: str = "vi", *,
                         f"{', '.join(BATCH_METHODS)}")
     test = _test(test)
     level = parse_level(level)
+    size = chunk_count(chunk_size, DEFAULT_CHUNK)
     batch = as_batch(long, by=by, yi=yi, vi=vi, sei=sei)
     few = int(np.count_nonzero((batch.k > 1) & (batch.k < SMALL_K)))
     if test == "z" and few:
@@ -188,9 +190,6 @@ def batch_rma(long, by: str | None = None, yi: str = "yi", vi: str = "vi", *,
             f"test='z' in {few} of {batch.n_groups} meta-analyses with k < {SMALL_K} "
             "studies: Wald intervals ignore the uncertainty of tau² and undercover with "
             "few studies; use test='knha' or batch_exact", SmallKWarning, stacklevel=2)
-    size = int(chunk_size) if chunk_size is not None else DEFAULT_CHUNK
-    if size < 1:
-        raise DataError(f"chunk_size must be >= 1, got {chunk_size!r}")
     func = partial(rma_chunk, method=method, test=test, level=level, tol=tol)
     parts = run_chunks(func, batch.chunks(size), backend=backend, client=client,
                        progress=progress, desc="batch_rma")

@@ -5,7 +5,8 @@ exact engines (two-level :mod:`bayesma.bayes.exact` and three-level
 Given the tau nodes' weights ``w`` and, for each row, the conditional means ``M`` and SDs
 ``S`` at the nodes, a row's posterior is the mixture ``sum_j w_j N(M_j, S_j²)``: mean
 ``M w``, SD from the law of total variance, equal-tailed quantiles by Newton on the
-mixture cdf and the shortest interval (:mod:`bayesma.bayes.exact.mixture`).
+mixture cdf and the shortest interval (:mod:`bayesma.bayes.exact.mixture`, imported on
+first use: importing this module must not import the exact engine, which imports it).
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy import special
-
-from bayesma.bayes.exact.mixture import mixture_hdi, mixture_quantile
 
 __all__ = ["CHUNK_ROWS", "location_row_stats", "mixture_cdf", "mixture_quantiles", "shaped"]
 
@@ -47,6 +46,8 @@ def location_row_stats(mixture: Mixture, w: np.ndarray, prob: float, *, intercep
         parts.append(("mu_centered", None))
     if theta:
         parts.append(("theta", list(range(len(labels)))))
+    from bayesma.bayes.exact.mixture import mixture_hdi, mixture_quantile  # scipy.optimize
+
     stats: dict[str, tuple] = {}
     i = 0
     for kind, idx in parts:
@@ -75,6 +76,8 @@ def mixture_quantiles(M: np.ndarray, S: np.ndarray, w: np.ndarray, qa: np.ndarra
     out = np.where(qq <= 0, -np.inf, np.inf)
     inner = (qq > 0) & (qq < 1)
     if inner.any():
+        from bayesma.bayes.exact.mixture import mixture_quantile  # scipy.optimize
+
         out[inner] = mixture_quantile(qq[inner], M[rows[inner]], S[rows[inner]], w,
                                       None if x0 is None else x0[inner])
     return out.reshape(n, nq)

@@ -17,6 +17,7 @@ what to try.
 
 from __future__ import annotations
 
+import itertools
 import os
 import warnings
 from collections.abc import Sequence
@@ -26,6 +27,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayesma.bayes.mcmc_diagnostics import DIAGNOSTIC_COLUMNS, mcmc_diagnostics
 from bayesma.errors import SamplingWarning
 
 __all__ = [
@@ -50,28 +52,49 @@ def diagnostics_table(posterior: xr.Dataset, var_names: Sequence[str] | None = N
                       ) -> pd.DataFrame:
     """Per-parameter MCMC diagnostics.
 
+    The numbers and labels of ``arviz.summary(posterior, kind="diagnostics",
+    round_to="none")``, computed by :func:`bayesma.bayes.mcmc_diagnostics.mcmc_diagnostics`
+    without importing ArviZ (issue 16).
+
     Parameters
     ----------
     posterior : xarray.Dataset
         Posterior draws with dims (chain, draw, ...).
     var_names : sequence of str, optional
-        Variables to check (default: all).
+        Variables to check (default: all); names not in ``posterior`` are skipped.
 
     Returns
     -------
     DataFrame
-        Index like ArviZ (``mu``, ``theta[Aronson 1948]``); columns ``ess_bulk,
-        ess_tail, r_hat, mcse_mean, mcse_sd``.
+        Index like ArviZ (``mu``, ``theta[Aronson 1948]``, ``x[a, 1]`` for a 2-D
+        variable, integer positions for dimensions without coordinates), rows in ArviZ's
+        order; float columns ``ess_bulk, ess_tail, r_hat, mcse_mean, mcse_sd``.
     """
-    import arviz as az
-
     names = list(var_names) if var_names is not None else list(posterior.data_vars)
     names = [n for n in names if n in posterior.data_vars]
-    ds = posterior[names]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # constant draws (r_hat nan)
-        table = az.summary(ds, kind="diagnostics", round_to="none")
-    return pd.DataFrame(table).astype(float)
+    labels: list[str] = []
+    blocks: list[np.ndarray] = []
+    for name in names:
+        da = posterior[name]
+        other = [d for d in da.dims if d not in ("chain", "draw")]
+        da = da.transpose("chain", "draw", *other)
+        n_par = int(np.prod([da.sizes[d] for d in other]))
+        blocks.append(np.asarray(da.values, dtype=float).reshape(
+            da.sizes["chain"], da.sizes["draw"], n_par))
+        if not other:
+            labels.append(str(name))
+            continue
+        # arviz_base BaseLabeller.make_label_flat: "name[v1, v2]" with f"{coord value}"
+        values = [da[d].values for d in other]
+        labels.extend(f"{name}[{', '.join(f'{v}' for v in combo)}]"
+                      for combo in itertools.product(*values))
+    if not blocks:
+        return pd.DataFrame(np.empty((0, len(DIAGNOSTIC_COLUMNS))),
+                            columns=list(DIAGNOSTIC_COLUMNS), dtype=float)
+    # one vectorised call over all parameters of all variables
+    diag = mcmc_diagnostics(np.concatenate(blocks, axis=2))
+    data = np.stack([diag[c] for c in DIAGNOSTIC_COLUMNS], axis=1)
+    return pd.DataFrame(data, index=labels, columns=list(DIAGNOSTIC_COLUMNS), dtype=float)
 
 
 @dataclass

@@ -30,7 +30,6 @@ import xarray as xr
 
 from bayesma.bayes.diagnostics import ESS_MIN, RHAT_MAX, diagnose, diagnostics_table
 from bayesma.bayes.draw_stats import draw_stats, hdi
-from bayesma.bayes.exact import ExactPosterior, exact_from_datatree, is_exact_datatree
 from bayesma.bayes.loading import model_loader, read_tree
 from bayesma.bayes.mcmc_parts import (
     classical_twin,
@@ -54,6 +53,7 @@ from bayesma.priors import prior_from_spec
 
 if TYPE_CHECKING:  # pragma: no cover
     from bayesma.bayes.diagnostics import DiagnosticReport
+    from bayesma.bayes.exact import ExactPosterior
     from bayesma.bayes.models import MetaModel
     from bayesma.classical.rma import RMAResult
 
@@ -487,6 +487,8 @@ def load(path: str | Path) -> BayesFit | ExactPosterior:
         When the file is not a bayesma fit, or its stored specification is invalid
         (:class:`~bayesma.errors.DataError` for a formula that fails vetting).
     """
+    from bayesma.bayes.exact import exact_from_datatree, is_exact_datatree  # scipy.optimize
+
     tree = read_tree(path)
     if is_exact_datatree(tree):
         return exact_from_datatree(tree)

@@ -16,7 +16,6 @@ from typing import Any
 
 import xarray as xr
 
-from bayesma.bayes.exact import is_exact_datatree
 from bayesma.errors import BayesmaError
 from bayesma.expressions import vet_formula
 
@@ -60,6 +59,8 @@ def read_tree(path: str | Path) -> xr.DataTree:
         raise BayesmaError(f"{path} is not a netCDF file bayesma can read: {exc}") from None
     tree = tree.load()
     tree.close()
+    from bayesma.bayes.exact import is_exact_datatree  # the exact engine: scipy.optimize
+
     if is_exact_datatree(tree):
         return tree
     if "bayesma_version" not in tree.attrs:

@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayesma.bayes.multilevel import multilevel_twin
 from bayesma.classical.confint import typical_variance
 from bayesma.classical.rma import rma
 from bayesma.errors import BayesmaError
@@ -39,6 +38,8 @@ def classical_twin(model: Any, model_name: str, method: str, test: str) -> Any:
         return binomial_twin(model)
     if model_name == "Multilevel":  # rma_mv (REML or ML) with CR2, as MultilevelFit
         meth = str(method).upper()
+        from bayesma.bayes.multilevel import multilevel_twin  # rma_mv: scipy.optimize
+
         return multilevel_twin(m.ml, method=meth if meth in ("REML", "ML") else "REML")
     if hasattr(m, "classical_twin"):  # a model that knows its twin (Multivariate)
         meth = str(method).upper()

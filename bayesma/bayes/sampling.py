@@ -14,6 +14,11 @@ families skips compilation, whichever model object asks for it.
 whose sampled parameters do not grow with k (the marginal parameterization: mu, tau,
 beta only) can therefore reuse one compiled model for any number of studies; models with
 one latent variable per study put k in their cache key.
+
+The marginal random-effects and meta-regression models skip PyMC and this cache
+altogether when their priors allow (:mod:`bayesma.bayes.fastpath`): their density is
+compiled by llvmlite in milliseconds in every process, and nutpie's sampler is driven
+directly, so a new process's first fit costs what a refit costs (issue 16).
 """
 
 from __future__ import annotations
@@ -30,7 +35,12 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from bayesma.bayes.fastpath import FastSpec, fast_path_enabled, sample_fast
+from bayesma.bayes.fastpath import (
+    FastPathUnsupported,
+    FastSpec,
+    fast_path_enabled,
+    sample_fast,
+)
 from bayesma.errors import BayesmaError
 
 __all__ = [
@@ -46,7 +56,7 @@ __all__ = [
 #: Samplers understood by :func:`run_sampler`.
 SAMPLERS = ("nutpie", "pymc", "numpyro")
 
-#: Most compiled models kept (each holds numba-compiled logp/gradient functions).
+#: Most compiled models kept (each holds nutpie's numba-compiled logp/gradient functions).
 CACHE_SIZE = 32
 
 _CACHE: OrderedDict[Hashable, Any] = OrderedDict()
@@ -157,6 +167,32 @@ def resolve_progressbar(progressbar: bool | None) -> bool:
         return False
 
 
+def _run_fast(fast: FastSpec, *, draws: int, tune: int, chains: int, cores: int,
+              seed: int, progressbar: bool, target_accept: float | None) -> SamplerRun:
+    """nutpie's NUTS on a disk-cached density (:mod:`bayesma.bayes.fastpath`), its trace
+    wrapped in the same datasets as a compiled PyMC model's."""
+    t0 = time.perf_counter()
+    trace, t_compile, cached = sample_fast(
+        fast, draws=int(draws), tune=int(tune), chains=int(chains), cores=cores,
+        seed=int(seed), progress_bar=progressbar, target_accept=target_accept)
+    _STATS["hits" if cached else "misses"] += 1
+    n_chains, n_draws = next(iter(trace.sample_stats.values())).shape
+    coords: dict[str, Any] = {"chain": np.arange(n_chains), "draw": np.arange(n_draws)}
+    for name, dims in trace.dims.items():
+        for i, dim in enumerate(dims):
+            coords[dim] = [str(j) for j in range(trace.posterior[name].shape[2 + i])]
+    post = xr.Dataset(
+        {name: (("chain", "draw", *trace.dims.get(name, [])), values)
+         for name, values in trace.posterior.items()}, coords=coords)
+    stats = xr.Dataset({name: (("chain", "draw"), values)
+                        for name, values in trace.sample_stats.items()},
+                       coords={"chain": coords["chain"], "draw": coords["draw"]})
+    if "diverging" in stats:
+        stats["diverging"] = stats["diverging"].astype(bool)
+    t_sample = time.perf_counter() - t0 - t_compile
+    return SamplerRun(post, stats, "nutpie", t_compile, t_sample, cached, dict(trace.attrs))
+
+
 def run_sampler(
     *,
     key: Hashable,
@@ -210,6 +246,13 @@ def run_sampler(
     cores = _default_cores() if cores is None else int(cores)
     progressbar = resolve_progressbar(progressbar)
     if sampler == "nutpie":
+        if fast is not None and fast_path_enabled():
+            try:
+                return _run_fast(fast, draws=draws, tune=tune, chains=chains, cores=cores,
+                                 seed=seed, progressbar=progressbar,
+                                 target_accept=target_accept)
+            except FastPathUnsupported:  # pragma: no cover - another nutpie version
+                pass  # the PyMC model, compiled below, samples the same posterior
         import nutpie
 
         kwargs: dict[str, Any] = dict(draws=int(draws), tune=int(tune), chains=int(chains),
@@ -217,17 +260,11 @@ def run_sampler(
                                       save_warmup=False)
         if target_accept is not None:
             kwargs["target_accept"] = float(target_accept)
-        if fast is not None and fast_path_enabled():
-            t0 = time.perf_counter()
-            tree, t_compile, cached = sample_fast(fast, **kwargs)
-            _STATS["hits" if cached else "misses"] += 1
-            t_sample = time.perf_counter() - t0 - t_compile
-        else:
-            compiled, t_compile, cached = compiled_nutpie(key, build)
-            t0 = time.perf_counter()
-            tree = nutpie.sample(
-                compiled.with_data(**{k: np.asarray(v) for k, v in data.items()}), **kwargs)
-            t_sample = time.perf_counter() - t0
+        compiled, t_compile, cached = compiled_nutpie(key, build)
+        t0 = time.perf_counter()
+        tree = nutpie.sample(
+            compiled.with_data(**{k: np.asarray(v) for k, v in data.items()}), **kwargs)
+        t_sample = time.perf_counter() - t0
         post = tree["posterior"].to_dataset()
         stats = tree["sample_stats"].to_dataset()
         attrs = dict(post.attrs)

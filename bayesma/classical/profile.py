@@ -23,6 +23,7 @@ global maximum (both inside the 95% profile-likelihood region:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +42,7 @@ __all__ = [
     "profile_loglik",
     "score",
     "search_upper",
+    "tau2_grid",
 ]
 
 #: log-spaced grid points (plus tau² = 0) of the profile log-likelihood
@@ -176,21 +178,35 @@ class ProfileMaximum:
     evaluations: int
 
 
-def _grid(v: np.ndarray, upper: float, n: int) -> np.ndarray:
+def tau2_grid(v: np.ndarray, upper: float, n: int) -> np.ndarray:
+    """The tau² grid of :func:`global_maximum`: 0, then ``n`` log-spaced points from
+    ``min(1e-5 min(v), 1e-6 upper)`` to ``upper`` (``np.geomspace``'s numbers)."""
     # below 1e-5 min(v) the likelihood is indistinguishable from its value at 0
-    lo = min(1e-5 * float(np.min(v)), 1e-6 * upper)
-    # 0, then np.geomspace(lo, upper, n) written out (the same numbers, without the
-    # generality that makes np.geomspace cost more than the likelihood on the grid)
-    log_lo, log_hi = np.log10(lo), np.log10(upper)
+    lo = min(1e-5 * float(v.min()), 1e-6 * upper)
+    # np.geomspace(lo, upper, n) written out (the same numbers, without the generality
+    # that makes np.geomspace cost more than the likelihood on the grid)
+    log_lo, log_hi = math.log10(lo), math.log10(upper)
     g = np.empty(n + 1)
     g[0] = 0.0
-    e = np.arange(n, dtype=float)
-    e *= (log_hi - log_lo) / (n - 1)
+    e = _steps(n) * ((log_hi - log_lo) / (n - 1))
     e += log_lo
     e[-1] = log_hi
     np.power(10.0, e, out=g[1:])
     g[1], g[-1] = lo, upper
     return g
+
+
+_STEPS: dict[int, np.ndarray] = {}
+
+
+def _steps(n: int) -> np.ndarray:
+    """``np.arange(n, dtype=float)``, built once per ``n`` (read only)."""
+    a = _STEPS.get(n)
+    if a is None:
+        a = np.arange(n, dtype=float)
+        a.flags.writeable = False
+        _STEPS[n] = a
+    return a
 
 
 def _refine(y, v, X, grid, ll, i, method, reml, tol, maxiter) -> tuple[float, float]:
@@ -231,7 +247,7 @@ def _scan(y, v, X, method, n, start=None) -> tuple[np.ndarray, np.ndarray, int, 
     evals = 0
     ll_start = float("nan")
     for _ in range(30):
-        grid = _grid(v, upper, n)
+        grid = tau2_grid(v, upper, n)
         if start is not None and evals == 0:
             ll = profile_loglik(y, v, X, np.append(grid, start), reml)
             ll_start, ll = float(ll[-1]), ll[:-1]

@@ -51,6 +51,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bayesma.classical.intercept_reml import (
+    fisher_intercept,
+    he_intercept,
+    one_mode_at,
+    se_intercept,
+)
 from bayesma.classical.profile import global_maximum, score, search_upper
 from bayesma.classical.projection import Proj
 from bayesma.data import check_effect_range
@@ -64,17 +70,17 @@ __all__ = ["FISHER_SWITCH", "METHODS", "Tau2Estimate", "canonical_method", "esti
 METHODS = ("EE", "DL", "HE", "HS", "HSk", "SJ", "ML", "REML", "EB", "PM", "PMM", "GENQ")
 
 _ALIASES = {"FE": "EE", "CE": "EE"}
+#: upper-case name -> canonical name (aliases included)
+_CANONICAL = {m.upper(): m for m in METHODS} | _ALIASES
 
 
 def canonical_method(method: str) -> str:
     """Normalise a method name: case-insensitive, ``FE``/``CE`` -> ``EE``."""
     if not isinstance(method, str):
         raise DataError(f"method must be a string, one of {', '.join(METHODS)}; got {method!r}")
-    up = method.strip().upper()
-    up = _ALIASES.get(up, up)
-    for m in METHODS:
-        if m.upper() == up:
-            return m
+    m = _CANONICAL.get(method.strip().upper())
+    if m is not None:
+        return m
     raise DataError(
         f"unknown tau^2 estimator {method!r}; choose one of {', '.join(METHODS)} "
         "(FE is an alias of EE)"
@@ -208,20 +214,20 @@ def estimate_tau2_checked(
     weights=None,
     tol: float = 1e-12,
     maxiter: int = 10000,
+    intercept_only: bool = False,
 ) -> Tau2Estimate:
     """:func:`estimate_tau2` on inputs checked already (as ``rma`` checks them).
 
     ``y`` and ``v`` are finite float arrays with ``v > 0`` within the accepted range,
     ``X`` a float k x p matrix with ``k > p``, ``method`` canonical (``EE`` and k = 1
     give tau² = 0); the estimate is the same as :func:`estimate_tau2`'s, without checking
-    the input again.
+    the input again. ``intercept_only=True`` states that ``X`` is a column of ones
+    (as ``fit_arrays`` knows), which saves checking it.
     """
-    from scipy import optimize  # slow import, needed by few calls
-
     k, p = X.shape
     if method == "EE" or k == 1:
         return Tau2Estimate(0.0, float("nan"))
-    ymc = y - y.mean()
+    ymc = y - float(y.sum()) / k  # y - mean(y) (numpy: sum / k)
     kp = k - p
     nan = float("nan")
 
@@ -280,6 +286,8 @@ def estimate_tau2_checked(
         return Tau2Estimate(tau2, float(se))
 
     if method in ("PM", "PMM"):
+        from scipy import optimize  # slow import, needed by few calls
+
         target = float(kp) if method == "PM" else float(chi2_ppf(0.5, kp))
 
         def qfun(t: float) -> float:
@@ -310,30 +318,29 @@ def estimate_tau2_checked(
         return Tau2Estimate(tau2, float(se), True, it)
 
     if method in ("ML", "REML", "EB"):
+        fisher_max = min(maxiter, FISHER_SWITCH)
+        ones = intercept_only or (p == 1 and bool(np.all(X == 1.0)))
+        if ones and method != "EB":
+            return _intercept_ml_reml(ymc, v, X, method, tol, maxiter, fisher_max)
         he, _ = _he(ymc, v, X)
         tau2 = max(0.0, he)
         it = 0
         conv = True
         change = tol + 1.0
-        fisher_max = min(maxiter, FISHER_SWITCH)
-        ones = p == 1 and bool(np.all(X == 1.0))
         while change > tol:
             it += 1
             old = tau2
             w = 1.0 / (v + tau2)
-            if ones and method != "EB":
-                adj = _fisher_step_intercept(ymc, w, method == "REML")
+            pr = Proj(w, X)
+            if method == "EB":
+                adj = (pr.quad(ymc) * k / kp - k) / w.sum()
             else:
-                pr = Proj(w, X)
-                if method == "EB":
-                    adj = (pr.quad(ymc) * k / kp - k) / w.sum()
+                py = pr.Py(ymc)
+                ypp = float(py @ py)
+                if method == "ML":
+                    adj = (ypp - w.sum()) / np.sum(w * w)
                 else:
-                    py = pr.Py(ymc)
-                    ypp = float(py @ py)
-                    if method == "ML":
-                        adj = (ypp - w.sum()) / np.sum(w * w)
-                    else:
-                        adj = (ypp - pr.tr_PD()) / pr.tr_PDPD()
+                    adj = (ypp - pr.tr_PD()) / pr.tr_PDPD()
             if not np.isfinite(adj):
                 adj = 0.0
             while tau2 + adj < 0:
@@ -352,21 +359,8 @@ def estimate_tau2_checked(
                 it += extra
                 conv = True
         else:
-            # ML / REML: the likelihood may have several modes and Fisher scoring stops
-            # at the one nearest its start (metafor does too): check the profile
-            # likelihood on a grid and return the global maximum (profile.py).
-            reml = method == "REML"
-            if conv and tau2 > tol and (
-                _ll_boundary(ymc, v, X, 0.0, reml) - _ll_boundary(ymc, v, X, tau2, reml) > tol
-            ):
-                tau2 = 0.0  # metafor's ll0check
-            gm = global_maximum(
-                ymc, v, X, method, start=max(tau2, 0.0) if conv else None, tol=tol,
-                maxiter=maxiter,
-            )
-            it += 0 if conv else gm.evaluations
-            tau2, conv = gm.tau2, True
-            multimodal, tau2_local = gm.multimodal, gm.tau2_local
+            tau2, conv, it, multimodal, tau2_local = _global_check(
+                ymc, v, X, method, tau2, conv, it, tol, maxiter)
         tau2 = max(0.0, tau2)
         w = 1.0 / (v + tau2)
         if method == "ML":
@@ -390,22 +384,42 @@ def estimate_tau2_checked(
 FISHER_SWITCH = 100
 
 
-def _fisher_step_intercept(y: np.ndarray, w: np.ndarray, reml: bool) -> float:
-    """One ML / REML Fisher-scoring step of an intercept-only model, in sums.
+def _global_check(y, v, X, method, tau2, conv, it, tol, maxiter):
+    """ML / REML after Fisher scoring: metafor's ``ll0check``, then the global maximum.
 
-    With ``X = 1``: ``P = W - w w' / sum(w)``, ``Py = w (y - ybar_w)``,
-    ``tr(P) = sum(w) - sum(w²)/sum(w)`` and ``tr(PP) = sum(w²) - 2 sum(w³)/sum(w)
-    + (sum(w²)/sum(w))²`` (Viechtbauer 2005, eqs. 6 and 9, with X = 1).
+    The likelihood may have several modes and Fisher scoring stops at the one nearest
+    its start (metafor does too): the profile likelihood is checked on a grid and the
+    global maximum returned (profile.py). Returns ``(tau2, converged, iterations,
+    multimodal, tau2_local)``.
     """
-    sw = w.sum()
-    w2 = w * w
-    sw2 = w2.sum()
-    py = w * (y - (w @ y) / sw)
-    ypp = py @ py
-    if not reml:
-        return float((ypp - sw) / sw2)
-    a = sw2 / sw
-    return float((ypp - (sw - a)) / (sw2 - 2.0 * (w2 @ w) / sw + a * a))
+    reml = method == "REML"
+    if conv and tau2 > tol and (
+        _ll_boundary(y, v, X, 0.0, reml) - _ll_boundary(y, v, X, tau2, reml) > tol
+    ):
+        tau2 = 0.0  # metafor's ll0check
+    gm = global_maximum(
+        y, v, X, method, start=max(tau2, 0.0) if conv else None, tol=tol, maxiter=maxiter,
+    )
+    it += 0 if conv else gm.evaluations
+    return gm.tau2, True, it, gm.multimodal, gm.tau2_local
+
+
+def _intercept_ml_reml(y, v, X, method, tol, maxiter, fisher_max) -> Tau2Estimate:
+    """ML / REML with ``X = 1`` (``intercept_reml.py``): Fisher scoring in sums from the
+    truncated HE start; when the score on the grid shows one mode holding the estimate,
+    it stands, else :func:`_global_check` decides, as for any design."""
+    reml = method == "REML"
+    tau2, conv, it = fisher_intercept(
+        y, v, max(0.0, he_intercept(y, v)), reml=reml, tol=tol, max_steps=fisher_max)
+    multimodal, tau2_local = False, None
+    if not (conv and one_mode_at(y, v, tau2, reml=reml, tol=tol)):
+        tau2, conv, it, multimodal, tau2_local = _global_check(
+            y, v, X, method, tau2, conv, it, tol, maxiter)
+    tau2 = max(0.0, tau2)
+    return Tau2Estimate(
+        float(tau2), se_intercept(v, tau2, reml=reml), conv, it, multimodal=multimodal,
+        tau2_local=None if tau2_local is None else float(tau2_local),
+    )
 
 
 def _eb_root(y, v, X, tol, maxiter) -> tuple[float, int]:

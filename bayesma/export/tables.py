@@ -66,10 +66,28 @@ def _cell(v: Any, digits: int, pcol: bool = False) -> str:
     return str(v)
 
 
+def _check_digits(df: pd.DataFrame, digits: int | Mapping[str, int]) -> None:
+    """Raise :class:`BayesmaError` when a ``digits`` dict names columns ``df`` lacks."""
+    if not isinstance(digits, Mapping):
+        return
+    columns = [str(c) for c in df.columns]
+    unknown = [k for k in digits if str(k) not in columns]
+    if unknown:
+        raise BayesmaError(f"digits names column(s) {unknown} that the table does not "
+                           f"have; its columns are {columns}")
+
+
 def format_cells(df: pd.DataFrame, digits: int | Mapping[str, int] = 2) -> list[list[str]]:
     """The cells of ``df`` as text rows (``digits`` decimals, per column if a dict;
     p-value columns, named ``p``, ``pval``, ``p_value`` or ending in ``_pval``, as
-    :func:`bayesma.formatting.fmt_p`)."""
+    :func:`bayesma.formatting.fmt_p`).
+
+    Raises
+    ------
+    BayesmaError
+        ``digits`` is a dict naming a column ``df`` does not have.
+    """
+    _check_digits(df, digits)
     pcols = {str(c): bool(_P_COLUMN.search(str(c))) for c in df.columns}
     rows = []
     for _, r in df.iterrows():
@@ -180,8 +198,9 @@ def export_table(df: Any, path_or_format: str | Path, *, caption: str | None = N
         Table caption (Markdown: a pandoc ``Table:`` line; LaTeX ``\\caption``; HTML
         ``<caption>``; Word: a bold paragraph above the table).
     digits : int or dict
-        Decimals of floating-point cells (per column with a dict); not used for CSV,
-        which keeps full precision.
+        Decimals of floating-point cells (per column with a dict, whose keys must be
+        columns of the table, a named index included; others get 2); not used for CSV,
+        which keeps full precision (a dict is still checked).
     label : str, optional
         LaTeX ``\\label``.
 
@@ -192,9 +211,11 @@ def export_table(df: Any, path_or_format: str | Path, *, caption: str | None = N
     Raises
     ------
     BayesmaError
-        An unknown format or extension, or a missing directory.
+        An unknown format or extension, a missing directory, or ``digits`` naming a
+        column the table does not have.
     """
     table = _prepare(df)
+    _check_digits(table, digits)
     fmt = str(path_or_format).lower()
     fmt = _ALIASES.get(fmt, fmt)
     path: Path | None = None

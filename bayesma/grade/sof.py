@@ -178,7 +178,7 @@ def _absolute(o: _Outcome, acr: float | None) -> tuple[str, str, str]:
 def summary_of_findings(
     results: Any,
     *,
-    outcomes: Sequence[str] | None = None,
+    outcomes: str | Sequence[str] | None = None,
     assumed_risk: float | Mapping[str, float] | None = None,
     ratings: Mapping[str, Any] | None = None,
     thresholds: tuple[float, float] | Mapping[str, tuple[float, float]] | None = None,
@@ -194,8 +194,9 @@ def summary_of_findings(
         Per outcome an :class:`~bayesma.classical.rma.RMAResult`, an ``rma_mh`` /
         ``rma_peto`` result or a Bayesian posterior (``bm.exact_posterior``, an MCMC
         fit): ``{"Mortality": res, ...}``, or a list named by ``outcomes``.
-    outcomes : list of str, optional
-        Names of a list of results, or the outcomes of a dict to show, in order.
+    outcomes : str or list of str, optional
+        Names of a list of results, or the outcomes of a dict to show, in order; a
+        single string is one outcome name (``outcomes="TB"`` for one result).
     assumed_risk : float or dict, optional
         Assumed control risk (0-1) for the absolute effects of RR, OR, HR and RD
         (per outcome with a dict). Default: the median control-group risk of the
@@ -229,6 +230,8 @@ def summary_of_findings(
     BayesmaError
         Unknown outcomes, domains or levels, or results of an unsupported type.
     """
+    if isinstance(outcomes, str):  # one name, not a sequence of one-letter names
+        outcomes = [outcomes]
     if isinstance(results, Mapping):
         items = list(results.items())
         if outcomes is not None:

@@ -34,9 +34,18 @@ __all__ = [
     "check_finite",
     "check_positive",
     "closest_name",
+    "scipy_stats",
     "prior_spec_error",
     "type_name",
 ]
+
+def scipy_stats() -> Any:
+    """``scipy.stats``, imported on first use: it takes 0.5-0.9 s to import and only the
+    frozen distributions (``Prior.dist``) and a few quantiles need it (issue 16)."""
+    from scipy import stats
+
+    return stats
+
 
 LOG2 = math.log(2.0)
 LOG2PI = math.log(2.0 * math.pi)

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
-from bayesma.priors.base import LOG2PI, Prior, check_finite, check_positive
+from bayesma.priors.base import LOG2PI, Prior, check_finite, check_positive, scipy_stats
 
 __all__ = ["Cauchy", "Flat", "Normal", "StudentT"]
 
@@ -40,7 +40,14 @@ class Normal(Prior):
         return lambda x: c - 0.5 * np.square((x - m) / s)
 
     def _scipy(self):
-        return stats.norm(self.mu, self.sigma)
+        return scipy_stats().norm(self.mu, self.sigma)
+
+    def rvs(self, size: int | tuple[int, ...], rng: np.random.Generator | int | None = None
+            ) -> np.ndarray:
+        """Random draws: scipy's ``norm.rvs`` (``z * sigma + mu``, z standard normal from
+        the generator), without importing scipy.stats (issue 16); the same numbers."""
+        z = np.random.default_rng(rng).standard_normal(size)
+        return z * self.sigma + self.mu
 
     def _to_pymc(self, name, hyper, **kw):
         import pymc as pm
@@ -72,7 +79,7 @@ class StudentT(Prior):
         return lambda x: c - 0.5 * (nu + 1) * np.log1p(np.square((x - m) / s) / nu)
 
     def _scipy(self):
-        return stats.t(self.nu, self.mu, self.sigma)
+        return scipy_stats().t(self.nu, self.mu, self.sigma)
 
     def _to_pymc(self, name, hyper, **kw):
         import pymc as pm
@@ -101,7 +108,7 @@ class Cauchy(Prior):
         return lambda x: c - np.log1p(np.square((x - a) / b))
 
     def _scipy(self):
-        return stats.cauchy(self.alpha, self.beta)
+        return scipy_stats().cauchy(self.alpha, self.beta)
 
     def _to_pymc(self, name, hyper, **kw):
         import pymc as pm

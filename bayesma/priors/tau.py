@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from bayesma.errors import BayesmaError
-from bayesma.priors.base import LOG2, LOG2PI, Prior, check_finite, check_positive
+from bayesma.priors.base import LOG2, LOG2PI, Prior, check_finite, check_positive, scipy_stats
 
 __all__ = [
     "Exponential",
@@ -79,7 +79,11 @@ class HalfNormal(TauPrior):
         return {"c3": -0.5 / self.sigma ** 2}
 
     def _scipy(self):
-        return stats.halfnorm(scale=self.sigma)
+        return scipy_stats().halfnorm(scale=self.sigma)
+
+    def rvs(self, size, rng=None) -> np.ndarray:
+        """Draws as scipy's ``halfnorm.rvs`` (``|z| sigma``) without scipy.stats (issue 16)."""
+        return np.abs(np.random.default_rng(rng).standard_normal(size)) * self.sigma + 0.0
 
     def _to_pymc(self, name, hyper, **kw):
         import pymc as pm
@@ -109,7 +113,7 @@ class HalfCauchy(TauPrior):
         return {"c4": -1.0, "s4": self.beta ** 2}
 
     def _scipy(self):
-        return stats.halfcauchy(scale=self.beta)
+        return scipy_stats().halfcauchy(scale=self.beta)
 
     def _to_pymc(self, name, hyper, **kw):
         import pymc as pm
@@ -141,7 +145,7 @@ class HalfStudentT(TauPrior):
         return {"c4": -(self.nu + 1) / 2, "s4": self.nu * self.sigma ** 2}
 
     def _scipy(self):
-        return HalfSymmetric(stats.t(self.nu, 0.0, self.sigma))
+        return HalfSymmetric(scipy_stats().t(self.nu, 0.0, self.sigma))
 
     def _to_pymc(self, name, hyper, **kw):
         import pymc as pm
@@ -167,7 +171,7 @@ class Exponential(TauPrior):
         return {"c2": -self.lam}
 
     def _scipy(self):
-        return stats.expon(scale=1.0 / self.lam)
+        return scipy_stats().expon(scale=1.0 / self.lam)
 
     def _to_pymc(self, name, hyper, **kw):
         import pymc as pm
@@ -203,7 +207,7 @@ class Uniform(TauPrior):
         return {"lo": self.lower, "hi": self.upper}
 
     def _scipy(self):
-        return stats.uniform(self.lower, self.upper - self.lower)
+        return scipy_stats().uniform(self.lower, self.upper - self.lower)
 
     def _to_pymc(self, name, hyper, **kw):
         import pymc as pm
@@ -231,7 +235,7 @@ class LogNormal(TauPrior):
         return {"c1": -1.0, "c5": -0.5 / self.sigma ** 2, "m5": self.mu}
 
     def _scipy(self):
-        return stats.lognorm(s=self.sigma, scale=math.exp(self.mu))
+        return scipy_stats().lognorm(s=self.sigma, scale=math.exp(self.mu))
 
     def _to_pymc(self, name, hyper, **kw):
         import pymc as pm
@@ -259,7 +263,7 @@ class InverseGamma(TauPrior):
         return {"c1": -(self.alpha + 1), "c7": -self.beta}
 
     def _scipy(self):
-        return stats.invgamma(self.alpha, scale=self.beta)
+        return scipy_stats().invgamma(self.alpha, scale=self.beta)
 
     def _to_pymc(self, name, hyper, **kw):
         import pymc as pm
@@ -321,7 +325,7 @@ class LogNormalTau2(Tau2Prior):
         return {"c1": -1.0, "c5": -2.0 / self.sigma ** 2, "m5": self.mu / 2}
 
     def _scipy_tau2(self):
-        return stats.lognorm(s=self.sigma, scale=math.exp(self.mu))
+        return scipy_stats().lognorm(s=self.sigma, scale=math.exp(self.mu))
 
     def _to_pymc(self, name, hyper, **kw):
         import pymc as pm
@@ -360,10 +364,11 @@ class LogStudentTTau2(Tau2Prior):
     def cdf(self, x):
         x = np.asarray(x, dtype=float)
         with np.errstate(divide="ignore"):
-            return stats.t.cdf(np.log(np.maximum(x, 0.0)), self.nu, self.mu / 2, self.sigma / 2)
+            return scipy_stats().t.cdf(np.log(np.maximum(x, 0.0)), self.nu, self.mu / 2,
+                                       self.sigma / 2)
 
     def ppf(self, q):
-        return np.exp(stats.t.ppf(np.asarray(q, dtype=float), self.nu, self.mu / 2,
+        return np.exp(scipy_stats().t.ppf(np.asarray(q, dtype=float), self.nu, self.mu / 2,
                                   self.sigma / 2))
 
     def rvs(self, size, rng=None):
@@ -402,7 +407,7 @@ class InverseGammaTau2(Tau2Prior):
         return {"c1": -2 * self.alpha - 1, "c8": -self.beta}
 
     def _scipy_tau2(self):
-        return stats.invgamma(self.alpha, scale=self.beta)
+        return scipy_stats().invgamma(self.alpha, scale=self.beta)
 
     @staticmethod
     def _pymc_dist(alpha, beta, size):  # tau = sqrt(tau²), tau² ~ InverseGamma(alpha, beta)

@@ -100,7 +100,10 @@ def read_revman_csv(data: bytes, *, source: str = "RevMan CSV") -> tuple[str, li
             measure = measure_code(table.at[line, "Effect Measure"])
             data_type = _TYPES[kind]
             method = method_code(table.at[line, "Statistical Method"], measure,
-                                 "PETO" if data_type == OE else "IV")
+                                 "PETO" if data_type == OE else "IV",
+                                 where=f"{source}: line {line}, outcome {oid} ({name!r}), "
+                                       "column 'Statistical Method'",
+                                 column="Statistical Method")
             entered_log = _flag(table, line, _LOG_ENTERED, default=True)
             outcomes[oid] = {"line": line, "cmp": cmp_no, "name": name, "type": data_type,
                              "method": method, "measure": measure,

@@ -146,8 +146,12 @@ def read_data_package(data: bytes, *, source: str = "RevMan data package"
                             column="Data type", rows=[line])
         data_type = _TYPES[kind]
         measure = measure_code(overall.at[line, "Effect measure"])
+        label = overall.get("Analysis name", pd.Series(dtype=object)).get(line, "")
         method = method_code(overall.get("Statistical method", pd.Series(dtype=object))
-                             .get(line, ""), measure, "PETO" if data_type == OE else "IV")
+                             .get(line, ""), measure, "PETO" if data_type == OE else "IV",
+                             where=f"{src_o}: line {line}, outcome {outcome_id(*key)} "
+                                   f"({label!r}), column 'Statistical method'",
+                             column="Statistical method")
         log_flag = str(overall.get("Log-scale data", pd.Series(dtype=object)).get(line, ""))
         log_scale = is_log_scale(measure) or data_type == OE or (
             data_type == GENERIC and log_flag.lower() == "true")

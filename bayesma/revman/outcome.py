@@ -10,7 +10,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
+
+from bayesma.errors import DataError
 
 __all__ = [
     "CONTINUOUS",
@@ -22,6 +25,7 @@ __all__ = [
     "STUDY_COLUMNS",
     "SUBGROUP_TEST_FIELDS",
     "Outcome",
+    "check_counts",
     "measure_code",
     "method_code",
     "outcome_id",
@@ -69,13 +73,31 @@ def measure_code(name: str | None) -> str:
     return _MEASURES.get(text.upper(), text)
 
 
-def method_code(name: str | None, measure: str, default: str = "IV") -> str:
+# RevMan's names of pooling methods -> ours (the rm5 codes, CSV/RevMan Web words)
+_METHODS = {"MH": "MH", "MANTEL-HAENSZEL": "MH", "IV": "IV", "INVERSE": "IV",
+            "INVERSE VARIANCE": "IV", "PETO": "PETO", "EXP_O_E_VAR": "PETO"}
+
+
+def method_code(name: str | None, measure: str, default: str = "IV", *, where: str = "",
+                column: str | None = None) -> str:
     """Our pooling method for RevMan's: ``MH``, ``IV`` or ``PETO`` (RevMan Web writes
-    ``EXP_O_E_VAR`` for O-E data; a Peto odds ratio is always pooled by Peto's method)."""
+    ``EXP_O_E_VAR`` for O-E data; a Peto odds ratio is always pooled by Peto's method).
+
+    An empty ``name`` gives ``default``. ``where`` (file, line, outcome) and ``column``
+    go into the error.
+
+    Raises
+    ------
+    DataError
+        ``name`` is not one of RevMan's pooling methods (rather than pooling by inverse
+        variance, which every other text would silently get).
+    """
     text = (name or "").strip().upper() or default
-    if measure == "PETO" or text in ("PETO", "EXP_O_E_VAR"):
-        return "PETO"
-    return {"INVERSE": "IV", "INVERSE VARIANCE": "IV", "MANTEL-HAENSZEL": "MH"}.get(text, text)
+    if text not in _METHODS:
+        raise DataError(f"{where + ': ' if where else ''}unknown statistical method {name!r}; "
+                        "RevMan's are MH (Mantel-Haenszel), IV (inverse variance) and PETO",
+                        column=column)
+    return "PETO" if measure == "PETO" else _METHODS[text]
 
 
 def outcome_id(comparison: int, outcome: int) -> str:
@@ -156,3 +178,48 @@ class Outcome:
     source: str = ""
     decimals: int | None = None
     swap_events: bool = False
+
+    def __post_init__(self) -> None:
+        check_counts(self)
+
+
+def check_counts(outcome: Outcome) -> None:
+    """Refuse a dichotomous table with negative counts or more events than participants.
+
+    Missing cells (a study without data) are allowed, as RevMan does.
+
+    Raises
+    ------
+    DataError
+        Naming the outcome (id, name, where it was read), the studies and the column.
+    """
+    if outcome.data_type != DICHOTOMOUS or outcome.studies.empty:
+        return
+    df = outcome.studies
+    name = f"outcome {outcome.name!r}"
+    if outcome.id not in outcome.source:
+        name = f"outcome {outcome.id} ({outcome.name!r})"
+    what = f"{outcome.source}: {name}" if outcome.source else name
+    for events, total, group in (("ai", "n1i", "experimental"), ("ci", "n2i", "control")):
+        e = pd.to_numeric(df[events], errors="coerce").to_numpy(float)
+        n = pd.to_numeric(df[total], errors="coerce").to_numpy(float)
+        for col, x, word in ((events, e, "events"), (total, n, "total")):
+            bad = np.flatnonzero(x < 0)
+            if bad.size:
+                raise DataError(f"{what}: negative {word} in the {group} group of "
+                                + _studies(df, bad, [f"{word} {x[i]:g}" for i in bad]),
+                                column=col, rows=list(df.index[bad]))
+        bad = np.flatnonzero(e > n)
+        if bad.size:
+            raise DataError(f"{what}: more events than participants in the {group} group "
+                            "of " + _studies(df, bad, [f"{e[i]:g} events of {n[i]:g}"
+                                                       for i in bad]),
+                            column=events, rows=list(df.index[bad]))
+
+
+def _studies(df: pd.DataFrame, pos: np.ndarray, details: list[str]) -> str:
+    """``"study 'A 2001' (30 events of 20), ..."`` for the rows at positions ``pos``."""
+    parts = [f"study {df['study'].iloc[i]!r} ({d})" for i, d in zip(pos[:5], details,
+                                                                    strict=False)]
+    more = f" and {pos.size - 5} more" if pos.size > 5 else ""
+    return ", ".join(parts) + more

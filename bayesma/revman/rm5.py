@@ -127,7 +127,9 @@ def _outcome(node: Node, kind: str, comparison: Node, studies: dict, source: str
     where = f"{source} ({oid}, line {node.line})"
     raw_measure = node.get("EFFECT_MEASURE") or node.findtext("EFFECT_MEASURE")
     measure = measure_code(raw_measure) or ("PETO" if data_type == OE else "")
-    method = method_code(node.get("METHOD"), measure, "PETO" if data_type == OE else "IV")
+    method = method_code(node.get("METHOD"), measure, "PETO" if data_type == OE else "IV",
+                         where=f"{where}, outcome {node.findtext('NAME')!r}, attribute METHOD",
+                         column="METHOD")
     if data_type == GENERIC:
         log_scale = node.get("LOG_DATA", "YES" if is_log_scale(measure) else "NO") == "YES"
     else:

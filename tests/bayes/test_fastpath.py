@@ -1,8 +1,10 @@
-"""The disk-cached density of the marginal random-effects model (bayes/fastpath.py)."""
+"""The fast path of the marginal random-effects and meta-regression models (bayes/fastpath.py,
+bayes/fast_density.py): the compiled density, its sampler and its cold start."""
 
 from __future__ import annotations
 
 import ctypes
+import os
 import subprocess
 import sys
 
@@ -35,7 +37,7 @@ PTR = ctypes.POINTER(ctypes.c_double)
 def _call(buf: np.ndarray, x: np.ndarray) -> tuple[int, float, np.ndarray]:
     grad = np.zeros(2)
     out = np.zeros(1)
-    fn = fd.logp_re.ctypes
+    fn = fd.logp_function()
     code = fn(2, x.ctypes.data_as(PTR), grad.ctypes.data_as(PTR), out.ctypes.data_as(PTR),
               buf.ctypes.data_as(PTR))
     return int(code), float(out[0]), grad
@@ -100,15 +102,74 @@ def test_uncovered_priors_fall_back_to_the_pymc_graph():
     assert bm.RandomEffects(dat)._fast_spec() is not None
 
 
-def test_a_new_process_loads_the_machine_code_from_disk():
-    # importing compiled (and cached) it in this process; a fresh interpreter must hit the
-    # cache instead of compiling again
-    code = ("import bayesma.bayes.fast_density as fd; "
-            "print(fd.logp_re.cache_hits, fd.expand_re.cache_hits, "
-            "fd.logp_mr.cache_hits, fd.expand_mr.cache_hits)")
+def test_return_codes_follow_nutpie():
+    dat = bm.datasets.load("bcg")
+    y, v = dat["yi"].to_numpy(float), dat["vi"].to_numpy(float)
+    spec = fast_spec(Normal(0.0, 4.0), HalfNormal(0.5), y, v)
+    x = np.array([0.1, -1.0])
+    grad, out = np.zeros(3), np.zeros(1)
+    args = (x.ctypes.data_as(PTR), grad.ctypes.data_as(PTR), out.ctypes.data_as(PTR),
+            spec.buffer.ctypes.data_as(PTR))
+    assert fd.logp_function()(3, *args) == -1  # dimension does not match the buffer
+    assert _call(spec.buffer, np.array([0.1, 800.0]))[:2] == (4, -np.inf)  # tau = inf
+    code, val, g = _call(spec.buffer, np.array([0.1, -800.0]))  # tau = 0: outside too
+    assert (code, val) == (4, -np.inf) and not g.any()
+    expanded = np.zeros(2)
+    assert fd.expand_function()(2, 2, x.ctypes.data_as(PTR), expanded.ctypes.data_as(PTR),
+                                spec.buffer.ctypes.data_as(PTR)) == 0
+    np.testing.assert_array_equal(expanded, [0.1, np.exp(-1.0)])
+
+
+def test_a_new_process_fits_without_numba_arviz_or_nutpies_python_layer():
+    # the cold start of issue 16: the density is compiled by llvmlite in milliseconds and
+    # nutpie's extension is driven directly, so none of the slow imports happen
+    code = ("import sys, warnings; warnings.simplefilter('ignore'); import bayesma as bm; "
+            "d = bm.datasets.load('bcg'); "
+            "f = bm.RandomEffects(d).fit(draws=50, tune=50, chains=2, random_seed=1, "
+            "progressbar=False); "
+            "print(f.attrs['compiled_model_reused'], f.posterior['mu'].shape, "
+            "*[m in sys.modules for m in ('numba', 'nutpie.sample', 'arviz', "
+            "'matplotlib.pyplot', 'pymc', 'scipy.stats', 'scipy.optimize')])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
-    assert out.stdout.split() == ["1", "1", "1", "1"], out.stdout + out.stderr
+    assert out.stdout.split() == ["0", "(2,", "50)", *["False"] * 7], out.stdout + out.stderr
+
+
+def test_compiled_density_is_kept_on_disk_between_processes(tmp_path):
+    code = ("import numpy as np; from bayesma.bayes import fast_density as fd; "
+            "f = fd.compiled(); y = np.array([0.3, -0.2, 0.5]); v = np.array([0.1, 0.2, 0.05]); "
+            "from bayesma.bayes.fastpath import fast_spec; from bayesma.priors import "
+            "Normal, HalfNormal; s = fast_spec(Normal(0, 4), HalfNormal(0.5), y, v); "
+            "import ctypes; P = ctypes.POINTER(ctypes.c_double); x = np.array([0.1, -1.0]); "
+            "g = np.zeros(2); o = np.zeros(1); fd.logp_function()(2, x.ctypes.data_as(P), "
+            "g.ctypes.data_as(P), o.ctypes.data_as(P), s.buffer.ctypes.data_as(P)); "
+            "print(f.from_cache, repr(o[0]), repr(g[1]))")
+
+    def run(folder: str) -> list[str]:
+        env = dict(os.environ, **{fd.CACHE_ENV: folder})
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True, env=env)
+        return out.stdout.split()
+
+    first = run(str(tmp_path))
+    files = list(tmp_path.glob("density-*.o"))
+    assert first[0] == "False" and len(files) == 1
+    second = run(str(tmp_path))
+    assert second == ["True", *first[1:]]  # loaded, and the same machine code
+    files[0].write_bytes(files[0].read_bytes()[:-7] + b"garbage")  # damaged: recompiled
+    assert run(str(tmp_path)) == first
+    assert run(str(tmp_path))[0] == "True"  # and stored again
+    assert run("")[0] == "False" and run("")[0] == "False"  # switched off: never stored
+
+
+def test_nutpie_imports_after_the_fast_path_loaded_its_extension():
+    code = ("import warnings; warnings.simplefilter('ignore'); import sys, bayesma as bm; "
+            "from bayesma.bayes.fastpath import nutpie_lib; lib = nutpie_lib(); "
+            "import nutpie; from nutpie import _lib; "
+            "print(lib is _lib, nutpie.__version__ == lib.__version__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split() == ["True", "True"], out.stdout + out.stderr
 
 
 @pytest.mark.slow
@@ -138,7 +199,7 @@ def test_fast_and_compiled_paths_sample_the_same_posterior(monkeypatch):
 def _call_mr(buf: np.ndarray, x: np.ndarray) -> tuple[int, float, np.ndarray]:
     grad = np.zeros(x.size)
     out = np.zeros(1)
-    code = fd.logp_mr.ctypes(x.size, x.ctypes.data_as(PTR), grad.ctypes.data_as(PTR),
+    code = fd.logp_function()(x.size, x.ctypes.data_as(PTR), grad.ctypes.data_as(PTR),
                              out.ctypes.data_as(PTR), buf.ctypes.data_as(PTR))
     return int(code), float(out[0]), grad
 

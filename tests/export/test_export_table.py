@@ -34,6 +34,15 @@ def test_markdown(table):
     assert lines[-1] == "Table: Coefficients"
 
 
+def test_digits_for_an_unknown_column_is_an_error(table):
+    # the named index "term" is a column of the exported table; "estimat" is a typo
+    assert "0.712" in bm.export_table(table, "md", digits={"term": 1, "estimate": 3})
+    for fmt in ("markdown", "latex", "html", "csv", "docx"):
+        with pytest.raises(BayesmaError, match=r"\['estimat'\]") as e:
+            bm.export_table(table, fmt, digits={"estimat": 3, "k": 0})
+        assert "['term', 'estimate', 'k', 'pval']" in str(e.value)
+
+
 def test_latex_booktabs_and_escaping(table, tmp_path):
     tex = bm.export_table(table, "latex", caption="Effects & 95% CI", label="tab:x")
     assert "\\begin{tabular}{lrrr}" in tex

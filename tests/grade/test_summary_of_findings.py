@@ -99,6 +99,16 @@ def test_user_ratings_override_and_default_control_risk(bcg):
         bm.summary_of_findings({"A": bcg}, ratings={"B": {"imprecision": 0}})
 
 
+def test_a_single_outcome_name_as_a_string(bcg):
+    # a plain string is one outcome name, not one name per character
+    listed = bm.summary_of_findings([bcg], outcomes=["TB"]).table
+    for results in (bcg, [bcg], {"TB": bcg}):
+        sof = bm.summary_of_findings(results, outcomes="TB")
+        assert len(sof.table) == 1
+        assert sof.table.equals(listed)
+        assert set(sof.ratings["Outcome"]) == {"TB"}
+
+
 def test_smd_interpretation_and_outputs(tmp_path):
     import pandas as pd
 

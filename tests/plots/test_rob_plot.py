@@ -10,6 +10,7 @@ import pytest
 
 import bayesma as bm
 from bayesma.errors import DataError
+from bayesma.plots.forest.rob_columns import column_letters, rob_columns, rob_key
 from bayesma.plots.rob_tools import ROB_TOOLS, get_tool, parse_judgements
 
 ROB = Path(__file__).parents[1] / "reference" / "rob"
@@ -154,3 +155,17 @@ def test_forest_plot_rob_columns(rob2):
     assert any("(A) Allocation concealment" in s for s in foot)
     with pytest.raises(DataError, match="'nope' is not a column"):
         bm.forest_plot(res, rob=["nope"])
+
+
+def test_rob_column_letters_continue_past_z():
+    # 28 long domain names (headers are letters) and a short column literally named "A"
+    names = [f"Domain number {i}" for i in range(28)]
+    d = pd.DataFrame({"A": ["Low", "High"], **{n: ["Low", "High"] for n in names}})
+    cols = rob_columns(d, ["A", *names])
+    headers = [rc.column.header for rc in cols]
+    # "A" is taken by the short column, so the lettered ones start at B
+    assert headers == ["A", *"BCDEFGHIJKLMNOPQRSTUVWXYZ", "AA", "AB", "AC"]
+    assert len(set(headers)) == len(headers)
+    assert "(AC) Domain number 27" in rob_key(cols)[0]
+    assert [column_letters(i) for i in (0, 25, 26, 51, 52, 701, 702)] == [
+        "A", "Z", "AA", "AZ", "BA", "ZZ", "AAA"]

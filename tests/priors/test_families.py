@@ -129,3 +129,21 @@ def test_default_priors_are_explicit_per_measure():
     assert md["tau"].sigma == pytest.approx(s) and md["mu"].sigma == pytest.approx(10 * s)
     with pytest.raises(BayesmaError, match="no natural scale"):
         P.default_priors("MD")
+
+
+@pytest.mark.parametrize("prior,frozen", [
+    (P.Normal(0.3, 2.5), ("norm", (0.3, 2.5), {})),
+    (P.Normal(0.0, 4.0), ("norm", (0.0, 4.0), {})),
+    (P.HalfNormal(0.5), ("halfnorm", (), {"scale": 0.5})),
+])
+@pytest.mark.parametrize("size", [7, 1000, (3, 4)])
+def test_numpy_draws_equal_scipys(prior, frozen, size):
+    # Normal and HalfNormal draw without importing scipy.stats (issue 16): same numbers
+    name, args, kw = frozen
+    ref = getattr(stats, name)(*args, **kw).rvs(size=size,
+                                                 random_state=np.random.default_rng(11))
+    got = prior.rvs(size, rng=np.random.default_rng(11))
+    assert got.shape == ref.shape
+    np.testing.assert_array_equal(got, ref)
+    np.testing.assert_array_equal(prior.rvs(size, rng=5), getattr(stats, name)(
+        *args, **kw).rvs(size=size, random_state=np.random.default_rng(5)))

@@ -12,6 +12,7 @@ import pytest
 import bayesma as bm
 from bayesma.errors import DataError
 from bayesma.revman import datapackage
+from bayesma.revman.outcome import method_code
 
 REF = Path(__file__).resolve().parents[1] / "reference" / "revman"
 
@@ -135,3 +136,75 @@ def test_subtotals_only_outcomes_store_no_overall_numbers(tmp_path):
     rv = bm.read_revman(_write(tmp_path, "subtotals.rm5", text))
     assert all(v != v for v in rv.reported("CMP-001.01").values())  # all NaN
     assert rv.check().empty
+
+
+def _package(method: str, e1: int) -> bytes:
+    """A minimal RevMan Web data package: one dichotomous outcome, two studies."""
+    settings = ("Analysis group,Analysis number,Analysis name,Data type,Statistical method,"
+                f"Effect measure,Analysis model\n1,2,Death,Dichotomous,{method},Risk Ratio,"
+                "Fixed effect\n")
+    rows = ("Analysis group,Analysis number,Study,Experimental cases,Experimental N,"
+            f"Control cases,Control N\n1,2,A 2001,{e1},20,5,20\n1,2,B 2003,4,30,8,31\n")
+    return _zip({"CD1/CD1-overall-estimates-and-settings.csv": settings.encode(),
+                 "CD1/CD1-data-rows.csv": rows.encode()})
+
+
+def _csv(method: str = "MH", events_1: str = "2128") -> str:
+    lines = (REF / "Fleiss1993_CR.csv").read_text(encoding="utf-8-sig").splitlines()
+    lines[2] = lines[2].replace(",DIC,MH,OR,", f",DIC,{method},OR,", 1)  # outcome CMP-001.01
+    cells = lines[3].split(",")  # its first study (file line 4)
+    cells[8] = events_1
+    lines[3] = ",".join(cells)
+    return "\n".join(lines)
+
+
+def test_unknown_pooling_method_names_outcome_and_text(tmp_path):
+    # any text but RevMan's methods used to be pooled by inverse variance without a word
+    cases = [
+        ("m.rm5", GOOD.format(e1=3).replace('METHOD="MH"', 'METHOD="Bayes"'),
+         r"m\.rm5 \(CMP-001\.01, line 7\), outcome 'o', attribute METHOD: unknown "
+         r"statistical method 'Bayes'", "METHOD"),
+        ("m.csv", _csv(method="Mantel"),
+         r"line 3, outcome CMP-001\.01 \('Aspirin for Preventing Death after Myocardial "
+         r"Infarction'\), column 'Statistical Method': unknown statistical method 'Mantel'",
+         "Statistical Method"),
+        ("m.zip", _package("Random", 3),
+         r"line 2, outcome CMP-001\.02 \('Death'\), column 'Statistical method': unknown "
+         r"statistical method 'Random'", "Statistical method"),
+    ]
+    for name, text, match, column in cases:
+        with pytest.raises(DataError, match=match) as err:
+            bm.read_revman(_write(tmp_path, name, text))
+        assert err.value.column == column
+    # RevMan's spellings are all still read
+    for text, code in (("MH", "MH"), ("Mantel-Haenszel", "MH"), ("iv", "IV"),
+                       ("Inverse variance", "IV"), ("Inverse", "IV"), ("Peto", "PETO"),
+                       ("EXP_O_E_VAR", "PETO"), ("", "IV"), (None, "IV")):
+        assert method_code(text, "OR") == code
+    assert method_code("IV", "PETO") == "PETO" and method_code("", "HR", "PETO") == "PETO"
+    rv = bm.read_revman(_write(tmp_path, "ok.zip", _package("Mantel-Haenszel", 3)))
+    assert rv.outcomes.iloc[0]["method"] == "MH"
+
+
+def test_impossible_counts_name_study_and_outcome(tmp_path):
+    rm5 = r"x\.rm5 \(CMP-001\.01, line 7\): outcome 'o': "
+    with pytest.raises(DataError, match=rm5 + r"more events than participants in the "
+                       r"experimental group of study 'A 2001' \(30 events of 20\)") as err:
+        bm.read_revman(_write(tmp_path, "x.rm5", GOOD.format(e1=30)))
+    assert (err.value.column, err.value.rows) == ("ai", [0])
+    with pytest.raises(DataError, match=rm5 + r"negative events in the experimental group "
+                       r"of study 'A 2001' \(events -2\)"):
+        bm.read_revman(_write(tmp_path, "x.rm5", GOOD.format(e1=-2)))
+    negative_total = GOOD.format(e1=3).replace('TOTAL_2="31"', 'TOTAL_2="-31"')
+    with pytest.raises(DataError, match=r"negative total in the control group of study "
+                       r"'B 2003' \(total -31\)") as err:
+        bm.read_revman(_write(tmp_path, "x.rm5", negative_total))
+    assert err.value.column == "n2i"
+    with pytest.raises(DataError, match=r"line 3: outcome CMP-001\.01 \('Aspirin .*'\): more "
+                       r"events than participants in the experimental group of study "
+                       r"'MRC-1' \(99999 events of 615\)"):
+        bm.read_revman(_write(tmp_path, "x.csv", _csv(events_1="99999")))
+    with pytest.raises(DataError, match=r"line 2: outcome CMP-001\.02 \('Death'\): more "
+                       r"events than participants in the experimental group of study "
+                       r"'A 2001' \(21 events of 20\)"):
+        bm.read_revman(_write(tmp_path, "x.zip", _package("MH", 21)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -12,13 +12,15 @@ import xarray as xr
 
 from bayesma.bayes.exact.draws import EXACT_LIBRARY
 from bayesma.bayes.exact.posterior import ExactPosterior
-from bayesma.bayes.multilevel import MultilevelPosterior, exact_multilevel
 from bayesma.classical.design import build_design
 from bayesma.classical.rma import canonical_test, fit_arrays
 from bayesma.classical.tau2 import canonical_method
 from bayesma.data import effect_arrays, find_label_column, require_columns, study_labels
 from bayesma.errors import BayesmaError
 from bayesma.priors import prior_from_spec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bayesma.bayes.multilevel import MultilevelPosterior
 
 __all__ = ["exact_posterior", "exact_posterior_arrays", "exact_from_datatree",
            "is_exact_datatree"]
@@ -103,6 +105,9 @@ def exact_posterior(data: pd.DataFrame, yi: str = "yi", vi: str = "vi", *, mu_pr
     if random is not None or V is not None:  # three-level model: the exact 2-D engine
         if sei is not None:
             raise BayesmaError("the three-level model takes vi= (or V=), not sei=")
+        # the three-level engine builds on this package's pieces: imported on use
+        from bayesma.bayes.multilevel import exact_multilevel
+
         return exact_multilevel(data, yi, vi,
                                 random=random if random is not None else "~ 1 | study/esid",
                                 V=V, mods=mods, mu_prior=mu_prior, tau_prior=tau_prior,

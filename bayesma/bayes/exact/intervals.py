@@ -21,6 +21,9 @@ from bayesma.errors import BayesmaError
 
 __all__ = ["IntervalsMixin"]
 
+#: Newton steps on the tau-like HDI before asking whether the bound's interval is shortest
+_PATIENCE = 10
+
 
 class IntervalsMixin:
     """Intervals and modes; mixed into :class:`~bayesma.bayes.exact.ExactPosterior`."""
@@ -82,8 +85,8 @@ class IntervalsMixin:
         support bound and the interior solution of ``p(l) = p(r), F(r) - F(l) = prob``."""
         lo_s, hi_s = self._support(kind)
         quad = self._quad
-        ends = quad.map.tau(quad.quantile_u(np.array([prob, 1.0 - prob])))
-        ends = self._from_tau(kind, ends)
+        ends_u = quad.quantile_u(np.array([prob, 1.0 - prob]))
+        ends = self._from_tau(kind, quad.map.tau(ends_u))
         cands = [np.array([lo_s, ends[0]])]
         if math.isfinite(hi_s):
             cands.append(np.array([ends[1], hi_s]))
@@ -91,7 +94,8 @@ class IntervalsMixin:
             a = 0.5 * (1.0 - prob)
             start = self._row_quantiles(kind, None, np.array([a, 1.0 - a]))
         u_start = quad.map.u(to_tau(kind, start, self.typical_variance))
-        inner = self._hdi_tau_newton(kind, prob, u_start)
+        inner = self._hdi_tau_newton(
+            kind, prob, u_start, give_up=lambda: self._bound_is_level_set(kind, ends_u[0]))
         if inner is not None:
             cands.append(inner)
         widths = [c[1] - c[0] for c in cands]
@@ -102,15 +106,34 @@ class IntervalsMixin:
         return log_dx_du(kind, self._quad.map.tau(u), self._quad.map.log_jac(u),
                          self.typical_variance)
 
-    def _hdi_tau_newton(self, kind, prob, u_start):
+    def _bound_is_level_set(self, kind: str, u_end: float) -> bool:
+        """True when the interval from the lower support bound to ``tau(u_end)`` is a level
+        set of the density of ``kind``: at every quadrature node inside it the density is
+        at least its value at the end, beyond it at most that. Such an interval is the
+        shortest one of its probability (Neyman-Pearson), so no interior solution of the
+        HDI equations is narrower."""
+        quad = self._quad
+        u = np.append(quad.u_nodes.ravel(), u_end)
+        _, f = quad.cdf_pdf_u(u)
+        with np.errstate(divide="ignore", invalid="ignore"):  # interpolant <= 0 far out: 0
+            lp = np.log(np.maximum(f, 0.0)) - self._log_dx_du(kind, u)
+        cut, lp = lp[-1], lp[:-1]
+        inside = u[:-1] <= u_end
+        return bool(np.all(lp[inside] >= cut) and np.all(lp[~inside] <= cut))
+
+    def _hdi_tau_newton(self, kind, prob, u_start, give_up=None):
         """2-D Newton on (u_l, u_r) using the piecewise-polynomial cdf and density of u;
-        None when it leaves the integration range or does not converge."""
+        None when it leaves the integration range or does not converge. ``give_up()``
+        is asked once, after :data:`_PATIENCE` steps without convergence: True ends the
+        search (the interval against the support bound is known to be the shortest)."""
         quad = self._quad
         ul, ur = float(u_start[0]), float(u_start[1])
         if not (np.isfinite(ul) and np.isfinite(ur)):
             return None
         d = 1e-5
-        for _ in range(60):
+        for it in range(60):
+            if it == _PATIENCE and give_up is not None and give_up():
+                return None
             U = np.array([ul, ur, ul - d, ul + d, ur - d, ur + d])
             if U.min() < quad.a[0] or U.max() > quad.b[-1]:
                 return None

@@ -45,7 +45,10 @@ def mixture_quantile(q: np.ndarray, M: np.ndarray, S: np.ndarray, w: np.ndarray,
         idx = np.flatnonzero(active)
         if idx.size == 0:
             break
-        F, f = mixture_cdf_pdf(x[idx], M[idx], S[idx], w)
+        if idx.size == M.shape[0]:  # every row still active: no copies of M and S
+            F, f = mixture_cdf_pdf(x[idx], M, S, w)
+        else:
+            F, f = mixture_cdf_pdf(x[idx], M[idx], S[idx], w)
         r = F - q[idx]
         lo[idx] = np.where(r < 0, x[idx], lo[idx])
         hi[idx] = np.where(r > 0, x[idx], hi[idx])
@@ -98,13 +101,19 @@ def mixture_hdi(M: np.ndarray, S: np.ndarray, w: np.ndarray, prob: float,
     l, r = start[:, 0].copy(), start[:, 1].copy()
     done = np.zeros(n, dtype=bool)
     c = 1.0 / math.sqrt(2 * math.pi)
+    both = None  # (M; M) and (S; S) while every row is active
     for _ in range(60):
         act = np.flatnonzero(~done)
         if act.size == 0:
             break
         x = np.concatenate([l[act], r[act]])
-        MM = np.concatenate([M[act], M[act]])
-        SS = np.concatenate([S[act], S[act]])
+        if act.size == n:
+            if both is None:
+                both = np.concatenate([M, M]), np.concatenate([S, S])
+            MM, SS = both
+        else:
+            MM = np.concatenate([M[act], M[act]])
+            SS = np.concatenate([S[act], S[act]])
         z = (x[:, None] - MM) / SS
         phi = np.exp(-0.5 * z * z) / SS
         p = c * (phi @ w)

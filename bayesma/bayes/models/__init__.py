@@ -64,9 +64,11 @@ structure (:mod:`bayesma.bayes.sampling`), so ``model.refit(tau_prior=HalfNormal
 samples (about 0.1 s for k = 13 instead of 3-10 s with compilation).
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from bayesma.bayes.loading import register_model_loader
 from bayesma.bayes.models.base import PARAMETERIZATIONS, MetaModel
-from bayesma.bayes.models.binomial import BinomialNormal  # noqa: F401 (helper G)
 from bayesma.bayes.models.derived import PosteriorDraws, stacked_draws
 from bayesma.bayes.models.from_spec import MODEL_CLASSES, model_from_spec
 from bayesma.bayes.models.graph import (
@@ -82,8 +84,6 @@ from bayesma.bayes.models.graph import (
     tau_kernel_coefficients,
     tau_switch,
 )
-from bayesma.bayes.models.multilevel import Multilevel, MultilevelFit
-from bayesma.bayes.models.multivariate import Multivariate, MultivariateFit
 from bayesma.bayes.models.random_effects import (
     CommonEffect,
     RandomEffects,
@@ -101,6 +101,7 @@ from bayesma.bayes.models.subgroups import Subgroups
 from bayesma.bayes.models.sweep import TauPriorSweep
 
 __all__ = [
+    "BinomialNormal",
     "DEFAULT_TARGET_ACCEPT",
     "KERNEL_DEFAULTS",
     "MODEL_CLASSES",
@@ -136,3 +137,27 @@ __all__ = [
 
 # BayesFit rebuilds stored models through these (fit.py must not import this package)
 register_model_loader(rebuild_model=model_from_spec, read_table=table_from_json)
+
+#: models imported on first use (PEP 562): they load their exact engines and
+#: scipy.optimize, which a random-effects fit does not need (issue 16)
+_LATER = {
+    "BinomialNormal": "bayesma.bayes.models.binomial",
+    "Multilevel": "bayesma.bayes.models.multilevel",
+    "MultilevelFit": "bayesma.bayes.models.multilevel",
+    "Multivariate": "bayesma.bayes.models.multivariate",
+    "MultivariateFit": "bayesma.bayes.models.multivariate",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LATER:
+        value = getattr(importlib.import_module(_LATER[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'bayesma.bayes.models' has no attribute {name!r}")
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bayesma.bayes.models.binomial import BinomialNormal
+    from bayesma.bayes.models.multilevel import Multilevel, MultilevelFit
+    from bayesma.bayes.models.multivariate import Multivariate, MultivariateFit

@@ -7,36 +7,50 @@ nothing in a stored file is evaluated as code.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import json
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pandas as pd
 
 from bayesma.bayes.models.base import MetaModel
-from bayesma.bayes.models.binomial import BinomialNormal
-from bayesma.bayes.models.multilevel import Multilevel
-from bayesma.bayes.models.multivariate import Multivariate
-from bayesma.bayes.models.random_effects import (
-    CommonEffect,
-    RandomEffects,
-    RobustRandomEffects,
-)
-from bayesma.bayes.models.regression import MetaRegression
-from bayesma.bayes.models.subgroups import Subgroups
 from bayesma.errors import BayesmaError, SamplingWarning
 from bayesma.priors import prior_from_spec
 
 __all__ = ["MODEL_CLASSES", "model_from_spec"]
 
-#: Model classes by name (the ``class`` of a stored spec).
-MODEL_CLASSES: dict[str, type[MetaModel]] = {
-    c.__name__: c for c in (RandomEffects, CommonEffect, MetaRegression, Subgroups,
-                            RobustRandomEffects, Multilevel, Multivariate,
-                            BinomialNormal)
+#: module of each model class (imported on first use: the multilevel and multivariate
+#: models load their exact engines and scipy.optimize, issue 16)
+_MODULES = {
+    "RandomEffects": "bayesma.bayes.models.random_effects",
+    "CommonEffect": "bayesma.bayes.models.random_effects",
+    "MetaRegression": "bayesma.bayes.models.regression",
+    "Subgroups": "bayesma.bayes.models.subgroups",
+    "RobustRandomEffects": "bayesma.bayes.models.random_effects",
+    "Multilevel": "bayesma.bayes.models.multilevel",
+    "Multivariate": "bayesma.bayes.models.multivariate",
+    "BinomialNormal": "bayesma.bayes.models.binomial",
 }
+
+
+class _ModelClasses(Mapping[str, type[MetaModel]]):
+    """Model classes by name, each imported when first looked up."""
+
+    def __getitem__(self, name: str) -> type[MetaModel]:
+        return getattr(importlib.import_module(_MODULES[name]), name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_MODULES)
+
+    def __len__(self) -> int:
+        return len(_MODULES)
+
+
+#: Model classes by name (the ``class`` of a stored spec).
+MODEL_CLASSES: Mapping[str, type[MetaModel]] = _ModelClasses()
 
 
 def _init_parameters(cls: type) -> set[str]:
@@ -100,9 +114,9 @@ def model_from_spec(spec: Mapping[str, Any] | str, data: pd.DataFrame) -> MetaMo
             priors[f"{key}_prior"] = prior_from_spec(p)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplingWarning)
-        if cls is MetaRegression:
+        if cls.__name__ == "MetaRegression":
             if "mods" not in kwargs:
                 raise BayesmaError("model spec for MetaRegression: 'mods' is missing")
             mods = kwargs.pop("mods")
-            return MetaRegression(data, mods, **kwargs, **priors)
+            return cls(data, mods, **kwargs, **priors)
         return cls(data, **kwargs, **priors)

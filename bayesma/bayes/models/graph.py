@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from bayesma.errors import BayesmaError
 from bayesma.priors import KERNEL_DEFAULTS, PRIOR_FAMILIES, Prior
@@ -183,6 +183,8 @@ def student_t_marginal_loglik(y: np.ndarray, v: np.ndarray, loc: np.ndarray,
     """
     nu = np.asarray(nu, dtype=float).reshape(-1)
     tau = np.asarray(tau, dtype=float).reshape(-1)
+    from scipy import stats
+
     a = nu / 2.0
     lo = np.log(stats.gamma.ppf(1e-14, a, scale=1.0 / a))
     hi = np.log(stats.gamma.isf(1e-14, a, scale=1.0 / a))

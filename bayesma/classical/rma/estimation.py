@@ -28,6 +28,9 @@
 
 from __future__ import annotations
 
+import math
+from functools import lru_cache
+from operator import mul
 from typing import Any
 
 import numpy as np
@@ -38,6 +41,7 @@ from bayesma.tails import chi2_sf, f_sf, norm_isf, norm_sf, t_isf, t_sf
 __all__ = ["information_criteria", "model_numbers"]
 
 _LOG2PI = float(np.log(2 * np.pi))
+_EPS = float(np.finfo(float).eps)
 
 
 def model_numbers(
@@ -62,6 +66,9 @@ def model_numbers(
     """
     k, p = Xm.shape
     int_only = p == 1 and intercept
+    if int_only and uw is None:
+        return _intercept_numbers(y, v, t2, method=method, test=test, level=level,
+                                  tau2_fixed=tau2_fixed)
     # coefficients
     w = 1.0 / (v + t2)
     XtW = Xm.T * w
@@ -190,6 +197,7 @@ def model_numbers(
     wts = uw if uw is not None else w
     wpct = 100 * wts / wts.sum()
     return {
+        "coef_values": np.column_stack([beta, se, zval, pval, ci_lb, ci_ub]),
         "beta": beta,
         "vcov": vb,
         "se": se,
@@ -214,6 +222,133 @@ def model_numbers(
     }
 
 
+def _intercept_numbers(
+    y: np.ndarray, v: np.ndarray, t2: float, *, method: str, test: str, level: float,
+    tau2_fixed: bool,
+) -> dict[str, Any]:
+    """:func:`model_numbers` of an intercept-only model without user weights, in sums.
+
+    The same formulas with ``X = 1``: ``beta = sum w y / sum w``, ``var = 1 / sum w``,
+    ``log|X'X| = log k``, ``log|X'WX| = log sum w``, ``tr P = sum 1/v - sum 1/v² / sum 1/v``
+    for I² (Higgins & Thompson 2002); no moderator test and no R². The coefficient table
+    is returned as ``coef_values`` only (no per-column arrays).
+    """
+    k = y.size
+    w, sw, beta, rss, sum_log, sum_log_v, qe, trP = _intercept_sums(y, v, t2)
+    var = 1.0 / sw
+    scale = 1.0
+    if test in ("knha", "adhoc"):
+        scale = 0.0 if rss <= _EPS else rss / (k - 1)
+        if test == "adhoc":  # metafor 3.8 rma.uni: s2w[s2w < 1] <- 1
+            scale = max(1.0, scale)
+        var = scale * var
+    df = k - 1 if test in ("t", "knha", "adhoc") else None
+    se = math.sqrt(var)
+    if se > 0:
+        z = beta / se
+    else:  # numpy's beta / 0
+        z = math.copysign(math.inf, beta) if beta != 0 else math.nan
+    if df is None:
+        pval = 2.0 * float(norm_sf(abs(z)))
+    elif df > 0:
+        pval = 2.0 * float(t_sf(abs(z), df))
+    else:
+        pval = math.nan
+    crit = _crit(level, df)
+
+    if k > 1:
+        qe_p = float(chi2_sf(qe, k - 1))
+        vt_typ = (k - 1) / trP  # the typical within-study variance
+        if method == "EE":
+            i2 = 0.0 if qe <= 0 else max(0.0, 100 * (qe - (k - 1)) / qe)
+            h2 = qe / (k - 1)
+        else:
+            i2 = 100 * t2 / (vt_typ + t2)
+            h2 = t2 / vt_typ + 1
+    else:
+        qe, qe_p, i2, h2 = 0.0, 1.0, 0.0, 1.0
+
+    parms = 1 + (0 if (method == "EE" or tau2_fixed) else 1)
+    ll_ml = -0.5 * k * _LOG2PI - 0.5 * sum_log - 0.5 * rss
+    ll_reml = (-0.5 * (k - 1) * _LOG2PI + 0.5 * math.log(k) - 0.5 * sum_log
+               - 0.5 * math.log(sw) - 0.5 * rss)
+    if k > 1:
+        ll_sat = -0.5 * k * _LOG2PI - 0.5 * sum_log_v
+        dev_ml = -2 * (ll_ml - ll_sat)
+    else:
+        dev_ml = 0.0
+    fs = np.array([information_criteria(ll_ml, dev_ml, parms, k),
+                   information_criteria(ll_reml, -2 * ll_reml, parms, k - 1)]).T
+    pis = math.sqrt(t2 + se * se)
+    return {
+        "coef_values": np.array([[beta, se, z, pval, beta - crit * se, beta + crit * se]]),
+        "beta": np.array([beta]),
+        "vcov": np.array([[var]]),
+        "df": df,
+        "qm": None,
+        "qm_df": None,
+        "qm_pval": None,
+        "q": qe,
+        "q_pval": qe_p,
+        "i2": i2,
+        "h2": h2,
+        "fit_stats_values": fs,
+        "r2": None,
+        "pi_low": beta - crit * pis,
+        "pi_high": beta + crit * pis,
+        "weights": 100 * w / sw,
+        "scale": scale,
+    }
+
+
+def _intercept_sums(y: np.ndarray, v: np.ndarray, t2: float) -> tuple:
+    """The sums of :func:`_intercept_numbers`: ``w``, ``sum w``, ``beta``, ``sum w (y -
+    beta)²``, ``sum log(v + tau²)``, ``sum log v``, Cochran's Q with the fixed-effect
+    weights ``wf = 1/v`` on the centred ``y`` (as metafor) and ``tr P`` with ``wf``.
+
+    Up to 30 studies as loops over Python floats (cheaper than numpy calls there)."""
+    k = y.size
+    if k > 30:
+        vt = v + t2
+        w = 1.0 / vt
+        sw = float(w.sum())
+        beta = (1.0 / sw) * float(w @ y)
+        r = y - beta
+        rss = float(w @ (r * r))
+        wf = 1.0 / v
+        swf = float(wf.sum())
+        ymc = y - float(y.sum()) / k
+        rf = ymc - (1.0 / swf) * float(wf @ ymc)
+        qe = max(0.0, float(wf @ (rf * rf)))
+        trP = swf - float(wf @ wf) / swf
+        return (w, sw, beta, rss, float(np.log(vt).sum()), float(np.log(v).sum()), qe, trP)
+    yl, vl = y.tolist(), v.tolist()
+    vt = [x + t2 for x in vl]
+    ws = [1.0 / x for x in vt]
+    sw = math.fsum(ws)
+    beta = (1.0 / sw) * math.fsum(map(mul, ws, yl))
+    rss = math.fsum([w * (yi - beta) ** 2 for w, yi in zip(ws, yl, strict=True)])
+    wf = [1.0 / x for x in vl]
+    swf = math.fsum(wf)
+    ybar = math.fsum(yl) / k
+    ymc = [yi - ybar for yi in yl]
+    mf = (1.0 / swf) * math.fsum(map(mul, wf, ymc))
+    qe = max(0.0, math.fsum([w * (yi - mf) ** 2 for w, yi in zip(wf, ymc, strict=True)]))
+    trP = swf - math.fsum(map(mul, wf, wf)) / swf
+    return (np.array(ws), sw, beta, rss, math.fsum(map(math.log, vt)),
+            math.fsum(map(math.log, vl)), qe, trP)
+
+
+@lru_cache(maxsize=64)
+def _crit(level: float, df: int | None) -> float:
+    """Two-sided critical value: N(0,1) (``df`` None), t(df) (df > 0), else NaN."""
+    if df is None:
+        return float(norm_isf((1 - level) / 2))
+    if df > 0:
+        return float(t_isf((1 - level) / 2, df))
+    return float("nan")
+
+
 def _logdet(m: np.ndarray) -> float:
     """``log|det m|`` (numpy's slogdet; for a 1 x 1 matrix the same number directly)."""
     if m.shape == (1, 1):
@@ -230,7 +365,7 @@ def _inv(m: np.ndarray) -> np.ndarray:
 def information_criteria(ll: float, dev: float, parms: int, n: int) -> list[float]:
     """ll, dev, AIC, BIC, AICc as metafor (n = k for ML, k - p for REML)."""
     aic = -2 * ll + 2 * parms
-    bic = -2 * ll + parms * np.log(n) if n > 0 else float("nan")
+    bic = -2 * ll + parms * math.log(n) if n > 0 else float("nan")
     mx = max(n, parms + 2)
     aicc = -2 * ll + 2 * parms * mx / (mx - parms - 1)
     return [float(ll), float(dev), float(aic), float(bic), float(aicc)]

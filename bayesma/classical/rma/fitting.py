@@ -10,6 +10,7 @@ compute the model's numbers (:mod:`bayesma.classical.rma.estimation`, metafor 3.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, replace
 from typing import Any
@@ -24,6 +25,8 @@ from bayesma.classical.rma.result import RMAResultBase
 from bayesma.classical.settings import canonical_test, parse_level
 from bayesma.classical.tau2 import Tau2Estimate, canonical_method, estimate_tau2_checked
 from bayesma.data import (
+    MAX_ABS_EFFECT,
+    VARIANCE_RANGE,
     check_effect_range,
     effect_arrays,
     find_label_column,
@@ -205,6 +208,8 @@ def fit_arrays(
     if k < 1:
         raise TooFewStudiesError("no studies to analyse (k = 0)")
     for name, arr in (("yi", y), ("vi", v)):
+        if math.isfinite(arr.sum()):  # a finite sum: no NaN or inf (else look closer)
+            continue
         finite = np.isfinite(arr)
         if finite.all():
             continue
@@ -215,7 +220,8 @@ def fit_arrays(
             column=name,
             rows=list(bad),
         )
-    bad = np.flatnonzero(v <= 0) if v.min() <= 0 else ()
+    vmin = float(v.min())
+    bad = np.flatnonzero(v <= 0) if vmin <= 0 else ()
     if len(bad):
         raise DataError(
             f"vi must be > 0; position {int(bad[0])}"
@@ -224,12 +230,20 @@ def fit_arrays(
             column="vi",
             rows=list(bad),
         )
-    check_effect_range(y, v, labels=labels)
+    if not (VARIANCE_RANGE[0] <= vmin and float(v.max()) <= VARIANCE_RANGE[1]
+            and float(np.abs(y).max()) <= MAX_ABS_EFFECT):
+        check_effect_range(y, v, labels=labels)
     # design
-    if X is None:
+    if X is None or (
+        terms is not None and len(terms) == 1 and terms[0] == INTERCEPT
+        and isinstance(X, np.ndarray)
+        and X.shape == (k, 1) and bool((X == 1.0).all())
+    ):  # intercept only (rma without moderators)
         Xm = np.ones((k, 1))
         terms = [INTERCEPT]
+        ones = True
     else:
+        ones = False
         Xm = np.asarray(X, dtype=float)
         if Xm.ndim == 1:
             Xm = Xm[:, None]
@@ -246,7 +260,7 @@ def fit_arrays(
             Xm = np.column_stack([np.ones(k), Xm[:, keep]])
             terms = [INTERCEPT] + [t for t, kp in zip(terms, keep, strict=True) if kp]
     p = Xm.shape[1]
-    intercept = terms[0] == INTERCEPT and bool(np.all(Xm[:, 0] == 1))
+    intercept = ones or (terms[0] == INTERCEPT and bool(np.all(Xm[:, 0] == 1)))
     int_only = p == 1 and intercept
     if labels is None:
         labels = [f"Study {i + 1}" for i in range(k)]
@@ -291,19 +305,19 @@ def fit_arrays(
             raise DataError(f"tau2 must be a number >= 0, got {tau2!r}")
         est = Tau2Estimate(t2, float("nan"))
     else:
-        est = estimate_tau2_checked(y, v, Xm, method, weights=uw, tol=tol, maxiter=maxiter)
+        est = estimate_tau2_checked(y, v, Xm, method, weights=uw, tol=tol, maxiter=maxiter,
+                                    intercept_only=ones)
     t2 = est.tau2
 
     num = model_numbers(
         y, v, Xm, t2, method=method, test=test, level=level, uw=uw, intercept=intercept,
         tau2_fixed=tau2_fixed, tol=tol, maxiter=maxiter,
     )
-    beta, se = num["beta"], num["se"]
-    coef_values = np.column_stack(
-        [beta, se, num["zval"], num["pval"], num["ci_lb"], num["ci_ub"]])
+    coef_values = num["coef_values"]
+    estimate, se, stat, pval, ci_low, ci_high = coef_values[0].tolist()
     fs = num["fit_stats_values"]  # rows ll, dev, AIC, BIC, AICc; columns ML, REML
-    ll, dev, aic, bic, aicc = (float(x) for x in fs[:, 1 if method == "REML" else 0])
-    return RMAResult(
+    ll, dev, aic, bic, aicc = fs[:, 1 if method == "REML" else 0].tolist()
+    return RMAResult.from_fields(
         method=method,
         test=test,
         level=level,
@@ -318,15 +332,15 @@ def fit_arrays(
         dropped=list(dropped),
         k=k,
         p=p,
-        beta=beta,
+        beta=num["beta"],
         vcov=num["vcov"],
         coef_values=coef_values,
-        estimate=float(beta[0]),
-        se=float(se[0]),
-        stat=float(num["zval"][0]),
-        pval=float(num["pval"][0]),
-        ci_low=float(num["ci_lb"][0]),
-        ci_high=float(num["ci_ub"][0]),
+        estimate=estimate,
+        se=se,
+        stat=stat,
+        pval=pval,
+        ci_low=ci_low,
+        ci_high=ci_high,
         df=num["df"],
         tau2=float(t2),
         se_tau2=float(est.se_tau2),

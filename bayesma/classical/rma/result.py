@@ -8,7 +8,7 @@ the contract), the metafor-style printout (``printing.py``) and predictions
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from functools import cached_property
 from typing import Any
 
@@ -100,6 +100,28 @@ class RMAResultBase:
     user_weights: np.ndarray | None = None
     design: Any = None
     call: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_fields(cls, **values: Any) -> RMAResultBase:
+        """The result with these field values, built without the dataclass ``__init__``.
+
+        The same object as ``cls(**values)``: every field without a default must be
+        given, the others take their defaults. The generated ``__init__`` of a frozen
+        dataclass assigns each of the 60 fields through ``object.__setattr__``, which
+        costs more than an intercept-only fit's arithmetic; this fills ``__dict__`` at once.
+        """
+        if not values.keys() <= _FIELDS.keys():
+            unknown = sorted(values.keys() - _FIELDS.keys())
+            raise TypeError(f"{cls.__name__}.from_fields() got unknown fields {unknown}")
+        obj = object.__new__(cls)
+        d = obj.__dict__
+        for name, default in _FIELDS.items():
+            if name not in values:
+                if default is _REQUIRED:
+                    raise TypeError(f"{cls.__name__}.from_fields() misses the field {name!r}")
+                values[name] = default()
+        d.update(values)
+        return obj
 
     # ------------------------------------------------------------------ tables
     # built on first use: a pandas table costs more than the whole REML fit at small k
@@ -207,3 +229,22 @@ class RMAResultBase:
         if self.measure is not None:
             row["measure"] = self.measure
         return pd.DataFrame([row])
+
+
+_REQUIRED = object()
+
+
+def _field_defaults() -> dict[str, Any]:
+    """Field name -> a function giving its default (``_REQUIRED`` when there is none)."""
+    out: dict[str, Any] = {}
+    for f in fields(RMAResultBase):
+        if f.default is not MISSING:
+            out[f.name] = (lambda x=f.default: x)
+        elif f.default_factory is not MISSING:
+            out[f.name] = f.default_factory
+        else:
+            out[f.name] = _REQUIRED
+    return out
+
+
+_FIELDS = _field_defaults()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import count
 from typing import Any
 
 import pandas as pd
@@ -20,9 +21,9 @@ from bayesma.errors import BayesmaError, DataError
 from bayesma.plots.forest.columns import Column
 from bayesma.plots.rob_tools import RobTool, get_tool, level_colours, parse_judgements
 
-__all__ = ["RobColumn", "fill_rob_cells", "rob_columns", "rob_key"]
+__all__ = ["RobColumn", "column_letters", "fill_rob_cells", "rob_columns", "rob_key"]
 
-_MAX_HEADER = 7  # longer column names get a letter (A, B, ...) and a line in the key
+_MAX_HEADER = 7  # longer column names get a letter (A, B, ..., Z, AA, AB, ...) and a key line
 _CIRCLE = {"boxstyle": "circle,pad=0.18", "linewidth": 0.6, "edgecolor": "black"}
 
 
@@ -45,6 +46,18 @@ def _is_judgement_column(s: pd.Series, tool: RobTool) -> bool:
     except DataError:
         return False
     return True
+
+
+def column_letters(n: int) -> str:
+    """Spreadsheet-style label of the n-th column (0 -> ``A``, 25 -> ``Z``, 26 -> ``AA``)."""
+    if n < 0:
+        raise BayesmaError(f"column_letters: n must be >= 0, got {n}")
+    out = ""
+    n += 1
+    while n:
+        n, r = divmod(n - 1, 26)
+        out = chr(ord("A") + r) + out
+    return out
 
 
 def rob_columns(d: pd.DataFrame | None, rob: bool | str | Sequence[str] | None,
@@ -75,12 +88,14 @@ def rob_columns(d: pd.DataFrame | None, rob: bool | str | Sequence[str] | None,
         names = [rob] if isinstance(rob, str) else [str(c) for c in rob]
     colours = level_colours(rt, "cochrane")
     out: list[RobColumn] = []
-    letters = iter("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    short = {name for name in names if len(name) <= _MAX_HEADER}  # shown as they are
+    # letters for long names: A, B, ..., Z, AA, AB, ... skipping any a short name shows
+    letters = (lab for lab in map(column_letters, count()) if lab not in short)
     for name in names:
         if name not in d.columns:
             raise DataError(f"rob: {name!r} is not a column of the data", column=name)
         codes = parse_judgements(d[name], rt, column=name, frame=d)
-        header = name if len(name) <= _MAX_HEADER else next(letters)
+        header = name if name in short else next(letters)
         col = Column(f"rob:{name}", header, "right", align="center", group="Risk of bias")
         out.append(RobColumn(col, name, rt, codes, colours))
     return out
