@@ -256,3 +256,46 @@ def test_rve_report(rve):
                  "Sensitivity to ρ", "CORR working model", "14.90"):
         assert text in html, text
     assert (out / "forest.png").exists()
+
+
+@pytest.mark.parametrize("codes", [{"AL": "AL", "PD": "PD"}, {"AL": 2, "PD": 1}])
+def test_multivariate_twin_treats_outcome_codes_as_a_factor(tmp_path, monkeypatch, codes):
+    # outcomes coded by numbers were read as one slope by the classical twin: the pooled
+    # effect per outcome must not depend on how the outcomes are coded
+    from bayesma.pipeline import dependent
+    from bayesma.pipeline.results import OutcomeResult
+    from bayesma.spec import parse_spec as parse
+
+    monkeypatch.setattr(dependent, "Multivariate", lambda *a, **k: type(
+        "NoMCMC", (), {"fit": lambda self, **kw: None})())  # the classical twin only
+    d = bm.datasets.load("berkey1998")
+    d = d.assign(outcome=d["outcome"].map(codes))
+    (tmp_path / "mv.csv").write_text(d.to_csv(index=False))
+    spec = parse("""\
+[data]
+path = "mv.csv"
+[effect]
+measure = "MD"
+yi = "yi"
+vi = "vi"
+label = "trial"
+[model]
+type = "multivariate"
+cluster = "trial"
+outcome = "outcome"
+[sampler]
+engine = "mcmc"
+seed = 1
+""", base_dir=tmp_path)
+    o = spec.outcomes[0]
+    res = OutcomeResult(spec=o)
+    dependent.run_dependent(spec, o, res, lambda *_: None, False)
+    coef = res.dependent.classical.coef
+    ref = bm.rma_mv(bm.datasets.load("berkey1998"), yi="yi", vi="vi",
+                    random="~ outcome | trial", struct="UN", mods="~ 0 + outcome")
+    est = dict(zip([str(codes[t.split("[")[1].rstrip("]")]) for t in ref.coef.index],
+                   ref.coef["estimate"], strict=True))
+    assert len(coef) == 2
+    for term, value in coef["estimate"].items():
+        level = term.split("[")[1].rstrip("]")
+        assert value == pytest.approx(est[level], rel=1e-8)

@@ -192,7 +192,10 @@ def _fit_multivariate(spec: Spec, o: OutcomeSpec, dr: DependentResult, say: Say,
     level = float(o.model["level"])
     say(f"classical multivariate model: rma_mv(random = ~ {outcome} | {cluster}, "
         f"struct = {struct!r})")
-    dr.classical = rma_mv(o.data, yi="yi", vi=None if dr.V is not None else "vi", V=dr.V,
+    # the outcome is a factor even when coded by numbers (a numeric column would be read
+    # as one slope); its levels are then the spec's (str of each value)
+    data = o.data.assign(**{outcome: o.data[outcome].astype(str)})
+    dr.classical = rma_mv(data, yi="yi", vi=None if dr.V is not None else "vi", V=dr.V,
                           random=f"~ {outcome} | {cluster}", struct=struct,
                           mods=f"~ 0 + {outcome}", level=level, slab=o.label,
                           measure=o.measure, method=_mv_method(spec))

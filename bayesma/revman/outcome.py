@@ -184,7 +184,8 @@ class Outcome:
 
 
 def check_counts(outcome: Outcome) -> None:
-    """Refuse a dichotomous table with negative counts or more events than participants.
+    """Refuse a dichotomous table with negative counts or more events than participants,
+    and a continuous one with a negative SD or total.
 
     Missing cells (a study without data) are allowed, as RevMan does.
 
@@ -193,13 +194,24 @@ def check_counts(outcome: Outcome) -> None:
     DataError
         Naming the outcome (id, name, where it was read), the studies and the column.
     """
-    if outcome.data_type != DICHOTOMOUS or outcome.studies.empty:
+    if outcome.data_type not in (DICHOTOMOUS, CONTINUOUS) or outcome.studies.empty:
         return
     df = outcome.studies
     name = f"outcome {outcome.name!r}"
     if outcome.id not in outcome.source:
         name = f"outcome {outcome.id} ({outcome.name!r})"
     what = f"{outcome.source}: {name}" if outcome.source else name
+    if outcome.data_type == CONTINUOUS:  # an SD of 0 is "not estimable" in RevMan; < 0 wrong
+        for col, word, group in (("sd1i", "SD", "experimental"), ("n1i", "total",
+                                 "experimental"), ("sd2i", "SD", "control"),
+                                 ("n2i", "total", "control")):
+            x = pd.to_numeric(df[col], errors="coerce").to_numpy(float)
+            bad = np.flatnonzero(x < 0)
+            if bad.size:
+                raise DataError(f"{what}: negative {word} in the {group} group of "
+                                + _studies(df, bad, [f"{word} {x[i]:g}" for i in bad]),
+                                column=col, rows=list(df.index[bad]))
+        return
     for events, total, group in (("ai", "n1i", "experimental"), ("ci", "n2i", "control")):
         e = pd.to_numeric(df[events], errors="coerce").to_numpy(float)
         n = pd.to_numeric(df[total], errors="coerce").to_numpy(float)

@@ -208,3 +208,24 @@ def test_impossible_counts_name_study_and_outcome(tmp_path):
                        r"events than participants in the experimental group of study "
                        r"'A 2001' \(21 events of 20\)"):
         bm.read_revman(_write(tmp_path, "x.zip", _package("MH", 21)))
+
+
+def test_negative_sd_or_total_of_continuous_data_names_study(tmp_path):
+    # a negative SD or total is impossible (an SD of 0 stays RevMan's "not estimable")
+    rows = [("A", 10.0, 2.0, 20, 12.0, 2.5, 21), ("B", 11.0, -1.5, 30, 12.5, 2.0, 28)]
+    cont = "".join(f'<CONT_DATA STUDY_ID="STD-{s}" MEAN_1="{m1}" SD_1="{s1}" TOTAL_1="{n1}" '
+                   f'MEAN_2="{m2}" SD_2="{s2}" TOTAL_2="{n2}"/>'
+                   for s, m1, s1, n1, m2, s2, n2 in rows)
+    studies = "".join(f'<STUDY ID="STD-{s}" NAME="{s} 2000" YEAR="2000"/>' for s in "AB")
+    text = ('<?xml version="1.0"?><COCHRANE_REVIEW><STUDIES_AND_REFERENCES><STUDIES>'
+            f'<INCLUDED_STUDIES>{studies}</INCLUDED_STUDIES></STUDIES></STUDIES_AND_REFERENCES>'
+            '<ANALYSES_AND_DATA><COMPARISON ID="CMP-001" NO="1"><NAME>c</NAME>'
+            '<CONT_OUTCOME ID="CMP-001.01" EFFECT_MEASURE="MD" RANDOM="NO"><NAME>pain</NAME>'
+            f'{cont}</CONT_OUTCOME></COMPARISON></ANALYSES_AND_DATA></COCHRANE_REVIEW>')
+    with pytest.raises(DataError, match=r"outcome 'pain': negative SD in the experimental "
+                       r"group of study 'B 2000' \(SD -1\.5\)") as err:
+        bm.read_revman(_write(tmp_path, "c.rm5", text))
+    assert (err.value.column, err.value.rows) == ("sd1i", [1])
+    review = bm.read_revman(_write(tmp_path, "ok.rm5", text.replace('SD_1="-1.5"',
+                                                                     'SD_1="1.5"')))
+    assert len(review.data("CMP-001.01")) == 2
