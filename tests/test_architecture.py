@@ -42,7 +42,7 @@ MAX_LINES = 500
 #: the CLI: only the CLI may import it.
 LAYERS: dict[str, int] = {
     "errors": 0, "data": 0, "measures": 0, "formatting": 0, "tails": 0, "expressions": 0,
-    "datasets": 0, "transforms": 0, "export": 0, "parallel": 0,
+    "datasets": 0, "transforms": 0, "export": 0, "parallel": 0, "lazy": 0,
     "effect_sizes": 1,
     "classical": 2, "priors": 2,
     "bayes": 3,

@@ -8,8 +8,9 @@ model does not import the exact engine (scipy.optimize) and the reverse (issue 1
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from bayesma.lazy import lazy_getattr
 
 #: public name -> the module that defines it
 _NAMES = {
@@ -57,12 +58,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _NAMES:
-        value = getattr(import_module(_NAMES[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'bayesma.bayes' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _NAMES)
 
 
 def __dir__() -> list[str]:

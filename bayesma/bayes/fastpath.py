@@ -212,8 +212,9 @@ def _dim_names(spec: FastSpec) -> tuple[dict[str, int], dict[str, list[str]]]:
 
 
 class FastPathUnsupported(RuntimeError):
-    """This nutpie's extension does not take the calls the fast path makes (another
-    version's interface): the fit then compiles the PyMC model instead."""
+    """The fast path cannot run here: this nutpie's extension does not take its calls
+    (another version's interface) or the density could not be compiled (llvmlite
+    missing or failing); the fit then compiles the PyMC model instead."""
 
 
 @dataclass
@@ -301,7 +302,10 @@ def sample_fast(spec: FastSpec, *, draws: int, tune: int, chains: int, cores: in
         raise ImportError("nutpie's compiled extension is not available")
     fd = sys.modules.get("bayesma.bayes.fast_density")
     cached = fd is not None and getattr(fd, "_COMPILED", None) is not None
-    funcs, seconds = load_functions()
+    try:
+        funcs, seconds = load_functions()
+    except (ImportError, OSError, RuntimeError) as exc:  # no llvmlite / LLVM failed here
+        raise FastPathUnsupported(f"the compiled density is not available: {exc}") from exc
     seconds = 0.0 if cached else seconds  # nothing compiled: already in this process
     n, buf = spec.n_dim, spec.buffer
     sizes, dims = _dim_names(spec)

@@ -251,7 +251,7 @@ def run_sampler(
                 return _run_fast(fast, draws=draws, tune=tune, chains=chains, cores=cores,
                                  seed=seed, progressbar=progressbar,
                                  target_accept=target_accept)
-            except FastPathUnsupported:  # pragma: no cover - another nutpie version
+            except FastPathUnsupported:  # another nutpie version, or no compiled density
                 pass  # the PyMC model, compiled below, samples the same posterior
         import nutpie
 

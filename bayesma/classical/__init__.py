@@ -7,10 +7,11 @@ Names are imported lazily (PEP 562), so ``from bayesma.classical import rma`` lo
 
 from __future__ import annotations
 
-import importlib
 import sys
 import types
 from typing import Any
+
+from bayesma.lazy import lazy_getattr
 
 # public name -> module that defines it
 _LAZY: dict[str, str] = {
@@ -61,12 +62,7 @@ class _LazyPackage(types.ModuleType):
 sys.modules[__name__].__class__ = _LazyPackage
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'bayesma.classical' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 def __dir__() -> list[str]:

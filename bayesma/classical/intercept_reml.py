@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-from bayesma.classical.profile import grid_size, tau2_grid
+from bayesma.classical.profile import grid_size, intercept_search_upper, tau2_grid
 
 __all__ = ["LOOP_MAX_K", "fisher_intercept", "he_intercept", "one_mode_at", "se_intercept"]
 
@@ -134,7 +134,7 @@ def fisher_intercept(
             adj = _step_loop(yl, vl, tau2, reml)
         else:
             adj = _step_numpy(y, v, tau2, reml)
-        if adj != adj or adj in (float("inf"), float("-inf")):  # not finite
+        if not math.isfinite(adj):
             adj = 0.0
         while tau2 + adj < 0:
             adj /= 2.0
@@ -178,9 +178,7 @@ def one_mode_at(y: np.ndarray, v: np.ndarray, start: float, *, reml: bool, tol: 
     maximum is at 0 and ``start > tol`` (metafor's ``ll0check`` decides then).
     """
     k = y.size
-    spread = (float(y.max()) - float(y.min())) ** 2
-    upper = 10.0 * max(spread, float(v.max()), 1e-300)  # profile.search_upper with X = 1
-    g = tau2_grid(v, upper, grid_size(k))
+    g = tau2_grid(v, intercept_search_upper(y, v), grid_size(k))
     n = g.size
     yc = y[None, :] ** _POWERS  # rows 1, y, y²
     step = max(16, _BLOCK // n)

@@ -39,6 +39,7 @@ __all__ = [
     "global_maximum",
     "grid_modes",
     "grid_size",
+    "intercept_search_upper",
     "profile_loglik",
     "score",
     "search_upper",
@@ -138,12 +139,15 @@ def search_upper(y: np.ndarray, v: np.ndarray, X: np.ndarray) -> float:
     = k var(y)``. The bound used is ten times the larger of that and ``max(v)``;
     :func:`global_maximum` widens it if the likelihood still rises at its end.
     """
-    k = y.size
     if X.shape[1] == 1 and bool(np.all(X == 1.0)):
-        spread = float(np.ptp(y)) ** 2 if k > 1 else 0.0
-    else:
-        spread = float(np.var(y)) * k
-    return 10.0 * max(spread, float(np.max(v)), 1e-300)
+        return intercept_search_upper(y, v)
+    return 10.0 * max(float(np.var(y)) * y.size, float(np.max(v)), 1e-300)
+
+
+def intercept_search_upper(y: np.ndarray, v: np.ndarray) -> float:
+    """:func:`search_upper` of an intercept-only model: ``10 max(range(y)², max v)``."""
+    spread = (float(y.max()) - float(y.min())) ** 2
+    return 10.0 * max(spread, float(v.max()), 1e-300)
 
 
 def grid_size(k: int, n: int = GRID_POINTS) -> int:

@@ -59,9 +59,9 @@ package never imports :mod:`bayesma.pipeline` or :mod:`bayesma.report` itself.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from bayesma.lazy import lazy_getattr
 from bayesma.spec.data import study_sizes
 from bayesma.spec.lines import KeyPath, LineIndex, closest, format_path, spec_error
 from bayesma.spec.model import OutcomeSpec, Spec
@@ -139,9 +139,4 @@ _UPPER: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _UPPER:
-        value = getattr(importlib.import_module(_UPPER[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'bayesma.spec' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _UPPER)

@@ -266,3 +266,28 @@ def test_regression_fast_path_samples_the_exact_posterior():
         x = fit.posterior["beta"].sel(term="ablat") if p == "beta[ablat]" else fit.posterior[p]
         z = (fit.mean(p) - exact.mean(p)) / float(az.mcse(x, method="mean"))
         assert abs(z) < 4, (p, z)
+
+
+def test_a_density_that_cannot_compile_falls_back_to_the_pymc_model(monkeypatch):
+    import bayesma.bayes.fastpath as fp
+    import bayesma.bayes.sampling as sampling
+
+    def broken():
+        raise RuntimeError("LLVM failed")
+
+    monkeypatch.setattr(fp, "load_functions", broken)
+    dat = bm.datasets.load("bcg")
+    m = bm.RandomEffects(dat)
+    with pytest.raises(fp.FastPathUnsupported, match="LLVM failed"):
+        fp.sample_fast(m._fast_spec(), draws=10, tune=10, chains=1, cores=1, seed=1,
+                       progress_bar=False)
+
+    class Compiled(Exception):
+        pass
+
+    def compile_instead(key, build):  # stands for compiling the PyMC model
+        raise Compiled
+
+    monkeypatch.setattr(sampling, "compiled_nutpie", compile_instead)
+    with pytest.raises(Compiled):
+        m.fit(draws=10, tune=10, chains=1, random_seed=1, progressbar=False)

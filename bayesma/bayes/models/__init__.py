@@ -64,8 +64,7 @@ structure (:mod:`bayesma.bayes.sampling`), so ``model.refit(tau_prior=HalfNormal
 samples (about 0.1 s for k = 13 instead of 3-10 s with compilation).
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bayesma.bayes.loading import register_model_loader
 from bayesma.bayes.models.base import PARAMETERIZATIONS, MetaModel
@@ -99,6 +98,7 @@ from bayesma.bayes.models.settings import (
 )
 from bayesma.bayes.models.subgroups import Subgroups
 from bayesma.bayes.models.sweep import TauPriorSweep
+from bayesma.lazy import lazy_getattr
 
 __all__ = [
     "BinomialNormal",
@@ -149,12 +149,7 @@ _LATER = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LATER:
-        value = getattr(importlib.import_module(_LATER[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'bayesma.bayes.models' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LATER)
 
 
 if TYPE_CHECKING:  # pragma: no cover
