@@ -3,7 +3,8 @@
 Each estimator repeats, for all rows of a padded batch at once, the intercept-only
 code path of :func:`bayesma.classical.tau2.estimate_tau2` (metafor 3.8-1 ``rma.uni``):
 the same formulas, centred outcomes, truncation at 0, Fisher-scoring updates with step
-halving, stopping rule ``|change| <= tol`` and switch after 100 steps. Rows the
+halving, stopping rule ``|change| <= tol`` and switch after 100 steps, then Newton to
+the score's root inside the likelihood's one mode (as ``rma`` solves it). Rows the
 vectorised path cannot settle exactly as the per-call engine would (Fisher scoring not
 converged; a likelihood with a second local maximum on the profile grid of
 :func:`bayesma.classical.profile.global_maximum`; EB oscillating) are flagged so the
@@ -291,7 +292,56 @@ def _global_check(ymc, v, mask, k, out, conv, method, tol):
 
             out[rows] = _bisect(fun, blo[rows], bhi[rows])
             ok[rows] = True
+    # converged rows inside a mode: Fisher scoring stops on a change of tol, some 1e-9
+    # from the root when it crawls; rma solves to the root by Newton (classical
+    # intercept_reml): the same Newton steps here, from the Fisher estimate
+    pol = np.flatnonzero(conv & ok & (out > tol))
+    if pol.size:
+        out[pol] = _newton_polish(ymc[pol], v[pol], mask[pol], out[pol], blo[pol], bhi[pol],
+                                  reml, tol)
     return out, ~ok
+
+
+def _score_slope(ymc, v, mask, t, reml) -> tuple[np.ndarray, np.ndarray]:
+    """The ML / REML score and its derivative per row
+    (``classical.intercept_reml._score_slope_loop``: ``S' = -2 y'PPPy + tr PP``)."""
+    w = np.where(mask, 1.0 / (v + t[:, None]), 0.0)
+    sw = w.sum(axis=1)
+    w2 = w * w
+    sw2 = w2.sum(axis=1)
+    wr = w * np.where(mask, ymc - (_wsum(w, ymc) / sw)[:, None], 0.0)
+    w2r = w * wr
+    b = w2r.sum(axis=1)
+    a2 = _wsum(wr, wr)
+    a3 = _wsum(w2r, wr)
+    if reml:
+        a = sw2 / sw
+        return a2 - (sw - a), -2.0 * (a3 - b * b / sw) + sw2 - 2.0 * _wsum(w2, w) / sw + a * a
+    return a2 - sw, -2.0 * a3 + 2.0 * b * b / sw + sw2
+
+
+def _newton_polish(ymc, v, mask, t, lo, hi, reml, tol, maxiter=50) -> np.ndarray:
+    """Safeguarded Newton on the score per row from ``t`` inside ``[lo, hi]`` until a step
+    changes tau² by at most ``tol`` (or 4 ulp); bisection when a step leaves the bracket
+    (rows that do not settle keep their last iterate)."""
+    t, lo, hi = t.copy(), lo.copy(), hi.copy()
+    act = np.arange(t.size)
+    for _ in range(maxiter):
+        s, ds = _score_slope(ymc[act], v[act], mask[act], t[act], reml)
+        ta = t[act]
+        lo[act] = np.where(s > 0, ta, lo[act])
+        hi[act] = np.where(s < 0, ta, hi[act])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            tn = ta - s / ds
+        inside = (tn > lo[act]) & (tn < hi[act])
+        tn = np.where(inside, tn, 0.5 * (lo[act] + hi[act]))
+        tn = np.where(s == 0, ta, tn)
+        done = (s == 0) | (np.abs(tn - ta) <= np.maximum(tol, 4.0 * np.spacing(ta)))
+        t[act] = tn
+        act = act[~done]
+        if act.size == 0:
+            break
+    return t
 
 
 def _eb_unconverged(ymc, v, mask, k, out, conv):

@@ -30,7 +30,11 @@ def location_row_stats(mixture: Mixture, w: np.ndarray, prob: float, *, intercep
                        theta: bool) -> tuple[list[str], dict[str, tuple]]:
     """``(location names, {row: (mean, sd, median, eti_low, eti_high, hdi_low,
     hdi_high)})`` for mu, theta_new, the slopes ``beta[<term>]``, mu_centered and (with
-    ``theta``) ``theta[<label>]``; ``mixture(kind, idx)`` gives the rows' ``(M, S)``."""
+    ``theta``) ``theta[<label>]``; ``mixture(kind, idx)`` gives the rows' ``(M, S)``.
+
+    The rows of all parameters are stacked and solved together, :data:`CHUNK_ROWS` at a
+    time. Each row's Newton iterations are its own, so the numbers are those of one call
+    per parameter up to the rounding of the matrix products over the nodes (~1e-15)."""
     a = (1.0 - prob) / 2.0
     qs = np.array([a, 0.5, 1.0 - a])
     p = len(terms)
@@ -48,21 +52,38 @@ def location_row_stats(mixture: Mixture, w: np.ndarray, prob: float, *, intercep
         parts.append(("theta", list(range(len(labels)))))
     from bayesma.bayes.exact.mixture import mixture_hdi, mixture_quantile  # scipy.optimize
 
+    # (kind, indices) pieces of at most CHUNK_ROWS rows in all, in row order
+    chunks: list[list[tuple[str, list[int] | None]]] = [[]]
+    room = CHUNK_ROWS
+    for kind, idx in parts:
+        size = 1 if idx is None else len(idx)
+        s = 0
+        while s < size:
+            if room == 0:
+                chunks.append([])
+                room = CHUNK_ROWS
+            take = min(room, size - s)
+            chunks[-1].append((kind, None if idx is None else idx[s:s + take]))
+            s += take
+            room -= take
     stats: dict[str, tuple] = {}
     i = 0
-    for kind, idx in parts:
-        for s in range(0, 1 if idx is None else len(idx), CHUNK_ROWS):
-            M, S = mixture(kind, None if idx is None else idx[s:s + CHUNK_ROWS])
-            n = M.shape[0]
-            rows = np.repeat(np.arange(n), 3)
-            q = mixture_quantile(np.tile(qs, n), M[rows], S[rows], w).reshape(n, 3)
-            h = mixture_hdi(M, S, w, prob, q[:, [0, 2]])
-            m = M @ w
-            sd = np.sqrt((np.square(M - m[:, None]) + np.square(S)) @ w)
-            for r in range(n):
-                stats[names[i + r]] = (m[r], sd[r], q[r, 1], q[r, 0], q[r, 2], h[r, 0],
-                                       h[r, 1])
-            i += n
+    for chunk in chunks:
+        if not chunk:
+            continue
+        pieces = [mixture(kind, idx) for kind, idx in chunk]
+        M = pieces[0][0] if len(pieces) == 1 else np.concatenate([m for m, _ in pieces])
+        S = pieces[0][1] if len(pieces) == 1 else np.concatenate([s for _, s in pieces])
+        n = M.shape[0]
+        rows = np.repeat(np.arange(n), 3)
+        q = mixture_quantile(np.tile(qs, n), M[rows], S[rows], w).reshape(n, 3)
+        h = mixture_hdi(M, S, w, prob, q[:, [0, 2]])
+        m = M @ w
+        sd = np.sqrt((np.square(M - m[:, None]) + np.square(S)) @ w)
+        block = np.column_stack([m, sd, q[:, 1], q[:, 0], q[:, 2], h[:, 0], h[:, 1]])
+        for name, vals in zip(names[i:i + n], block.tolist(), strict=True):
+            stats[name] = tuple(vals)
+        i += n
     return loc, stats
 
 

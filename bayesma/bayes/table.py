@@ -76,12 +76,11 @@ def posterior_table(post: Any, prob: float | None = None, *, theta: bool = True,
                            f"{type(post).__name__}")
     prob = resolve_prob(prob, post.level)
     stats = post.summary_stats(prob, theta=theta)
-    main = [r for r in stats.index if not str(r).startswith("P(")]
-    table = stats.loc[main] if len(main) < len(stats) else stats
-    prow = _probability_rows(post, stats, main)
-    if prow is not None:
-        table = pd.concat([table, prow])
-    rows = list(table.index)
+    labels = stats.index.tolist()
+    keep = [i for i, r in enumerate(labels) if not str(r).startswith("P(")]
+    main = [labels[i] for i in keep]
+    p_index, p_values = _probability_rows(post, stats, main)
+    rows = main + p_index
     res, label, error = _twin(post, classical, classical_test)
     cols = None
     if res is not None:
@@ -91,14 +90,33 @@ def posterior_table(post: Any, prob: float | None = None, *, theta: bool = True,
                 cols = twin_columns(res, rows, prob)
         except BayesmaError as exc:  # e.g. a level refit that the data do not allow
             error = str(exc)
-    # the new columns are computed as arrays and joined once (each DataFrame
-    # column assignment costs more than the numbers in it)
+    # the table is built once, from arrays (each DataFrame operation costs more than the
+    # numbers in it); columns of another type than float keep the DataFrame path
     extra = {c: np.full(len(rows), np.nan) if cols is None else cols[c].to_numpy(float)
              for c in TWIN_COLUMNS}
+    if all(dt == np.float64 for dt in stats.dtypes):
+        values = stats.to_numpy()
+        if len(keep) < len(stats):
+            values = values[keep]
+        if p_index:
+            values = np.concatenate([values, p_values])
+        base = dict(zip(stats.columns, values.T, strict=True))
+        table = None
+    else:
+        table = stats.iloc[keep] if len(keep) < len(stats) else stats
+        if p_index:
+            table = pd.concat([table, pd.DataFrame(p_values, index=pd.Index(p_index),
+                                                   columns=stats.columns)])
+        base = table
     measure = get_measure(post.measure)
     if measure.log_scale:
-        extra.update(_back_transformed(post, table, rows, extra, measure))
-    table = pd.concat([table, pd.DataFrame(extra, index=table.index)], axis=1)
+        extra.update(_back_transformed(post, base, rows, extra, measure))
+    if table is None:
+        table = pd.DataFrame(np.column_stack([values, *extra.values()]),
+                             index=pd.Index(rows, name="param"),
+                             columns=[*stats.columns, *extra])
+    else:
+        table = pd.concat([table, pd.DataFrame(extra, index=table.index)], axis=1)
     table.index.name = "param"
     table.attrs.update(stats.attrs)
     table.attrs.update(prob=prob, classical=label)
@@ -111,31 +129,31 @@ def _base(label: str) -> str:
     return parse_param(label)[0] if not label.startswith("P(") else ""
 
 
-def _probability_rows(post: Any, stats: pd.DataFrame, main: list[str]) -> pd.DataFrame | None:
-    """``P(x > 0)``, ``P(x < 0)`` rows (the engine's, else from ``prob_less``), with the
-    columns of ``stats`` (NaN except ``mean`` for computed rows)."""
-    recs, index = [], []
+def _probability_rows(post: Any, stats: pd.DataFrame, main: list[str]
+                      ) -> tuple[list[str], np.ndarray]:
+    """``P(x > 0)``, ``P(x < 0)`` rows (the engine's, else from ``prob_less``): their
+    labels and values in the columns of ``stats`` (NaN except ``mean`` for computed
+    rows)."""
+    index: list[str] = []
+    recs: list[np.ndarray] = []
+    mean_col = list(stats.columns).index("mean")
     for lab in main:
-        if _base(lab) not in PROB_PARAMS:
+        if not str(lab).startswith(PROB_PARAMS) or _base(lab) not in PROB_PARAMS:
             continue
         names = (f"P({lab} > 0)", f"P({lab} < 0)")
         if all(n in stats.index for n in names):
             for n in names:
-                recs.append(stats.loc[n].to_dict())
+                recs.append(stats.loc[n].to_numpy(dtype=float, na_value=np.nan))
                 index.append(n)
             continue
         p_less = float(post.prob_less(lab, 0.0))
         for n, val in zip(names, (1.0 - p_less, p_less), strict=True):
-            recs.append({"mean": val})
+            rec = np.full(len(stats.columns), np.nan)
+            rec[mean_col] = val
+            recs.append(rec)
             index.append(n)
-    if not recs:
-        return None
-    values = np.full((len(recs), len(stats.columns)), np.nan)
-    for i, rec in enumerate(recs):
-        for j, c in enumerate(stats.columns):
-            if c in rec:
-                values[i, j] = rec[c]
-    return pd.DataFrame(values, index=pd.Index(index), columns=stats.columns)
+    values = np.array(recs, dtype=float).reshape(len(recs), len(stats.columns))
+    return index, values
 
 
 def _twin(post: Any, classical: Any, test: str | None) -> tuple[Any, str, str]:
@@ -234,16 +252,17 @@ def _heterogeneity_rows(r: Any, suffix: str, prob: float, out: dict) -> None:
     out[f"i2{suffix}"] = i2
 
 
-def _back_transformed(post: Any, table: pd.DataFrame, rows: list, twin: dict,
+def _back_transformed(post: Any, table: Any, rows: list, twin: dict,
                       measure: Any) -> dict[str, np.ndarray]:
-    """The :data:`EXP_COLUMNS` (in that order) for the location rows; NaN elsewhere."""
+    """The :data:`EXP_COLUMNS` (in that order) for the location rows; NaN elsewhere
+    (``table``: the table's columns, a DataFrame or a dict of arrays)."""
     loc = np.array([_base(str(lab)) in LOCATION_PARAMS for lab in rows])
     means = [post.mean_exp(str(lab)) if is_loc else math.nan
              for lab, is_loc in zip(rows, loc, strict=True)]
     out = {"exp_mean": np.asarray(means, dtype=float)}
     for c in ("median", "eti_low", "eti_high", "classical", "classical_low",
               "classical_high"):
-        x = twin[c] if c in twin else table[c].to_numpy(float)
+        x = twin[c] if c in twin else np.asarray(table[c], dtype=float)
         out[f"exp_{c}"] = np.where(loc, measure.back(x), np.nan)
     return {c: out[c] for c in EXP_COLUMNS}
 

@@ -36,6 +36,8 @@ def parse_level(level: float) -> float:
     DataError
         ``level`` is not a real number, or not in (0, 1) after dividing values > 1 by 100.
     """
+    if type(level) is float and 0.0 < level < 1.0:  # the common case, without the ABC check
+        return level
     if isinstance(level, bool) or not isinstance(level, numbers.Real):
         raise DataError(
             f"level must be a number such as 0.95 (or 95, as in metafor), got "

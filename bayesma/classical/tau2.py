@@ -54,7 +54,7 @@ import numpy as np
 from bayesma.classical.intercept_reml import (
     fisher_intercept,
     he_intercept,
-    one_mode_at,
+    intercept_estimate,
     se_intercept,
 )
 from bayesma.classical.profile import global_maximum, score, search_upper
@@ -405,14 +405,19 @@ def _global_check(y, v, X, method, tau2, conv, it, tol, maxiter):
 
 
 def _intercept_ml_reml(y, v, X, method, tol, maxiter, fisher_max) -> Tau2Estimate:
-    """ML / REML with ``X = 1`` (``intercept_reml.py``): Fisher scoring in sums from the
-    truncated HE start; when the score on the grid shows one mode holding the estimate,
-    it stands, else :func:`_global_check` decides, as for any design."""
+    """ML / REML with ``X = 1`` (``intercept_reml.py``): when the score on the likelihood
+    grid shows one maximum, that maximum (0, or the score's root in its grid interval by
+    Newton); otherwise metafor's Fisher scoring from the truncated HE start and
+    :func:`_global_check`, as for any design."""
     reml = method == "REML"
-    tau2, conv, it = fisher_intercept(
-        y, v, max(0.0, he_intercept(y, v)), reml=reml, tol=tol, max_steps=fisher_max)
+    found = intercept_estimate(y, v, reml=reml, tol=tol, max_steps=fisher_max)
     multimodal, tau2_local = False, None
-    if not (conv and one_mode_at(y, v, tau2, reml=reml, tol=tol)):
+    if found is not None:
+        tau2, it = found
+        conv = True
+    else:
+        tau2, conv, it = fisher_intercept(
+            y, v, max(0.0, he_intercept(y, v)), reml=reml, tol=tol, max_steps=fisher_max)
         tau2, conv, it, multimodal, tau2_local = _global_check(
             y, v, X, method, tau2, conv, it, tol, maxiter)
     tau2 = max(0.0, tau2)

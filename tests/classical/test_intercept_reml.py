@@ -1,5 +1,6 @@
-"""The intercept-only fast path of rma (issue 16): Fisher scoring in sums, the one-mode
-check of the likelihood, the model's numbers in sums and the result built at once."""
+"""The intercept-only fast path of rma (issue 16): the score on the likelihood grid, Newton
+in the one maximum's interval, Fisher scoring in sums, the model's numbers in sums and the
+result built at once."""
 
 from __future__ import annotations
 
@@ -11,7 +12,13 @@ import pytest
 from conftest import assert_close, shared_data
 
 from bayesma.classical import intercept_reml
-from bayesma.classical.intercept_reml import fisher_intercept, he_intercept, one_mode_at
+from bayesma.classical.intercept_reml import (
+    fisher_intercept,
+    grid_score,
+    he_intercept,
+    intercept_estimate,
+    newton_in_bracket,
+)
 from bayesma.classical.profile import global_maximum, profile_loglik
 from bayesma.classical.rma import RMAResult, fit_arrays, rma
 from bayesma.classical.rma.estimation import model_numbers
@@ -54,29 +61,80 @@ def test_loop_and_numpy_fisher_steps_agree(monkeypatch):
     assert_close(loop[0], vec[0], rtol=1e-10, what="tau2")
 
 
-def test_one_mode_check_accepts_one_mode_and_refuses_two():
+def _fisher_from_he(y, v, reml):
+    return fisher_intercept(y, v, max(0.0, he_intercept(y, v)), reml=reml, tol=1e-12,
+                            max_steps=1000)
+
+
+@pytest.mark.parametrize("reml", [True, False])
+def test_newton_in_the_grid_interval_equals_fisher_scoring(reml):
+    # the same root of the ML / REML equation as metafor's Fisher scoring from HE, in a
+    # few Newton steps (Fisher scoring is stopped at a change of 1e-12 here, so agreement
+    # to about 1e-10 relative is what both iterations allow)
+    d = shared_data("bcg")
+    cases = [(d["yi"].to_numpy(float), d["vi"].to_numpy(float))]
+    cases += [_data(k, 100 + k) for k in (4, 12, 29, 31, 80)]
+    for y, v in cases:
+        y = y - y.mean()
+        found = intercept_estimate(y, v, reml=reml, tol=1e-12, max_steps=100)
+        assert found is not None
+        t, steps = found
+        ref, conv, fisher_steps = _fisher_from_he(y, v, reml)
+        assert conv
+        if ref <= 1e-12:  # the maximum at 0: metafor's Fisher number itself
+            assert (t, steps) == (ref, fisher_steps)
+            continue
+        assert 1 <= steps <= 6 and steps < fisher_steps
+        assert_close(t, ref, rtol=1e-10, what="tau2")
+
+
+def test_newton_stops_only_at_a_root():
+    # the stopping rule (a small change, or a small predicted change) must not stop early:
+    # the score at the estimate is zero to rounding, relative to its terms
+    y, v = _data(20, 4)
+    y = y - y.mean()
+    g, s = grid_score(y, v, reml=True)
+    i = int(np.flatnonzero((s[:-1] > 0) & (s[1:] <= 0))[0])
+    t, _ = newton_in_bracket(y, v, g[i], g[i + 1], s[i], s[i + 1], reml=True, tol=1e-12,
+                             max_steps=100)
+    w = 1.0 / (v + t)
+    m = (w @ y) / w.sum()
+    ypp = float(np.sum((w * (y - m)) ** 2))
+    score = ypp - (w.sum() - (w @ w) / w.sum())
+    assert abs(score) <= 1e-10 * ypp
+    # a bracket without a Newton-friendly start still converges (bisection steps)
+    t2, steps = newton_in_bracket(y, v, 0.0, 1e3, 1.0, -1.0, reml=True, tol=1e-12,
+                                  max_steps=200)
+    assert_close(t2, t, rtol=1e-10, what="tau2 from a wide bracket")
+
+
+def test_grid_shows_one_mode_or_hands_over():
     d = shared_data("bcg")
     y, v = d["yi"].to_numpy(float), d["vi"].to_numpy(float)
     y = y - y.mean()
-    t = estimate_tau2(y, v, None, "REML").tau2
-    assert one_mode_at(y, v, t, reml=True, tol=1e-12)
-    assert not one_mode_at(y, v, 10 * t, reml=True, tol=1e-12)  # not in the mode's interval
-    # two modes (issue 9, ML): the full search decides and flags them
+    assert intercept_estimate(y, v, reml=True, tol=1e-12, max_steps=100) is not None
+    # two modes (issue 9, ML): the grid hands over and the full search flags them
     y9 = YI9 - YI9.mean()
-    t9, conv, _ = fisher_intercept(y9, VI9, max(0.0, he_intercept(y9, VI9)), reml=False,
-                                   tol=1e-12, max_steps=100)
-    assert conv and not one_mode_at(y9, VI9, t9, reml=False, tol=1e-12)
+    assert intercept_estimate(y9, VI9, reml=False, tol=1e-12, max_steps=100) is None
     res = fit_arrays(YI9, VI9, method="ML")
     assert res.multimodal and res.tau2_local == 0.0
+    # a score <= 0 on the whole grid: the maximum at 0, as the full search finds
+    yh, vh = np.array([0.1, 0.12, 0.09, 0.11]), np.array([0.05, 0.04, 0.06, 0.05])
+    yh = yh - yh.mean()
+    t0, _ = intercept_estimate(yh, vh, reml=True, tol=1e-12, max_steps=100)
+    assert t0 == _fisher_from_he(yh, vh, True)[0] and 0.0 <= t0 <= 1e-12
+    gm = global_maximum(yh, vh, np.ones((4, 1)), "REML", start=None)
+    assert gm.tau2 == 0.0 and not gm.multimodal
 
 
-def test_one_mode_check_in_blocks_matches_one_block(monkeypatch):
+def test_grid_score_in_blocks_matches_one_block(monkeypatch):
     y, v = _data(300, 9)
     y = y - y.mean()
-    t = estimate_tau2(y, v, None, "REML").tau2
-    assert one_mode_at(y, v, t, reml=True, tol=1e-12)
+    g, one = grid_score(y, v, reml=True)
     monkeypatch.setattr(intercept_reml, "_BLOCK", 1)  # 16 studies per block
-    assert one_mode_at(y, v, t, reml=True, tol=1e-12)
+    g2, blocks = grid_score(y, v, reml=True)
+    assert np.array_equal(g, g2)
+    np.testing.assert_allclose(blocks, one, rtol=1e-9, atol=1e-9 * np.abs(one).max())
 
 
 @pytest.mark.parametrize("test", ["z", "t", "knha", "adhoc"])

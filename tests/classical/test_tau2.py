@@ -162,6 +162,7 @@ def test_oscillating_fisher_scoring_falls_back_to_root_finding():
     # fallback returns the maximiser of the restricted likelihood.
     from scipy import optimize
 
+    from bayesma.classical.intercept_reml import fisher_intercept, he_intercept
     from bayesma.classical.tau2 import FISHER_SWITCH, _ll_boundary
 
     yi = np.array([-0.23913852, -0.12202713, -0.20685373, -0.7132596, -0.1105781,
@@ -174,11 +175,19 @@ def test_oscillating_fisher_scoring_falls_back_to_root_finding():
                    0.37414774, 0.05080728, 0.96439049, 0.52506351, 0.74343392,
                    0.53363836, 0.82058847, 0.5667931, 0.12714309, 0.64369703,
                    0.17687697, 0.82453586, 0.68265629, 0.94010959, 0.63093539])
-    est = estimate_tau2(yi, vi, None, "REML")
-    # Fisher scoring gives up after FISHER_SWITCH (100) steps, then the grid takes over
-    assert est.converged and est.iterations > FISHER_SWITCH
     X = np.ones((len(yi), 1))
     y = yi - yi.mean()
+    # Fisher scoring gives up after FISHER_SWITCH (100) steps
+    assert not fisher_intercept(y, vi, max(0.0, he_intercept(y, vi)), reml=True, tol=1e-12,
+                                max_steps=FISHER_SWITCH)[1]
+    # the intercept-only path finds the root in the grid's interval by Newton instead
+    est = estimate_tau2(yi, vi, None, "REML")
+    assert est.converged and est.iterations <= 10
+    # the general path (the same model with X = 2, not recognised as X = 1) falls back to
+    # the grid and bracketed root-finding after Fisher scoring's 100 steps
+    est_general = estimate_tau2(yi, vi, np.full((len(yi), 1), 2.0), "REML")
+    assert est_general.converged and est_general.iterations > FISHER_SWITCH
+    assert_close(est_general.tau2, est.tau2, rtol=1e-8)
     opt = optimize.minimize_scalar(lambda t: -_ll_boundary(y, vi, X, t, True),
                                    bounds=(0, 1), method="bounded", options={"xatol": 1e-13})
     assert_close(est.tau2, opt.x, rtol=1e-6)

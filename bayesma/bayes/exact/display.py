@@ -69,11 +69,16 @@ class DisplayMixin:
         a = (1.0 - prob) / 2.0
         qs = np.array([a, 0.5, 1.0 - a])
         stats: dict[str, tuple] = {}
-        # tau-like rows share one set of tau quantiles
-        tq = self._quad.map.tau(self._quad.quantile_u(qs))
-        for name in ("tau", "tau2", "i2"):
-            q = self._from_tau(name, tq)
-            h = self._hdi_tau_like(name, prob, q[[0, 2]])
+        # tau-like rows share one set of tau quantiles (with the ends of the intervals
+        # against a support bound) and their shortest intervals' Newton iterations
+        qu = self._quad.quantile_u(np.append(qs, [prob, 1.0 - prob]))
+        tq = self._quad.map.tau(qu[:3])
+        tau_like = ("tau", "tau2", "i2")
+        qk = {name: self._from_tau(name, tq) for name in tau_like}
+        hdi = self._hdi_tau_likes(tau_like, prob, {k: q[[0, 2]] for k, q in qk.items()},
+                                  qu[3:])
+        for name in tau_like:
+            q, h = qk[name], hdi[name]
             stats[name] = (self.mean(name), self.sd(name), q[1], q[0], q[2], h[0], h[1])
         loc, rows = location_row_stats(
             self._mixture, self._node_data()["w"], prob, intercept=self.intercept,
@@ -86,8 +91,8 @@ class DisplayMixin:
         order = (["mu"] if self.intercept else []) + ["tau", "tau2", "i2"] + (
             ["theta_new"] if self.intercept else []) + [
             nm for nm in names if nm not in ("mu", "theta_new")]
-        df = pd.DataFrame([stats[nm] for nm in order], index=pd.Index(order, name="param"),
-                          columns=STAT_COLUMNS, dtype=float)
+        df = pd.DataFrame(np.array([stats[nm] for nm in order], dtype=float),
+                          index=pd.Index(order, name="param"), columns=STAT_COLUMNS)
         try:
             bf_tau0 = self.bf01_tau0()
         except BayesmaError:

@@ -14,7 +14,7 @@ import math
 import numpy as np
 from scipy import optimize
 
-from bayesma.bayes.exact.mixture import mixture_hdi, newton2, rows_quantile
+from bayesma.bayes.exact.mixture import mixture_hdi, rows_quantile
 from bayesma.bayes.exact.tau_scale import TAU_LIKE, log_dx_du, to_tau
 from bayesma.bayes.protocol import resolve_prob
 from bayesma.errors import BayesmaError
@@ -83,78 +83,132 @@ class IntervalsMixin:
     def _hdi_tau_like(self, kind: str, prob: float, start=None) -> np.ndarray:
         """Shortest interval of tau, tau² or I²: the shorter of the intervals against a
         support bound and the interior solution of ``p(l) = p(r), F(r) - F(l) = prob``."""
-        lo_s, hi_s = self._support(kind)
+        starts = None if start is None else {kind: start}
+        return self._hdi_tau_likes((kind,), prob, starts)[kind]
+
+    def _hdi_tau_likes(self, kinds, prob: float, starts=None, ends_u=None) -> dict:
+        """:meth:`_hdi_tau_like` of several tau-like ``kinds`` at once (their Newton
+        iterations share the cdf evaluations; each kind's result is the one it has alone).
+
+        ``starts`` maps kind -> equal-tailed interval (default: computed); ``ends_u`` are
+        the u-quantiles at ``prob`` and ``1 - prob`` when already known.
+        """
         quad = self._quad
-        ends_u = quad.quantile_u(np.array([prob, 1.0 - prob]))
-        ends = self._from_tau(kind, quad.map.tau(ends_u))
-        cands = [np.array([lo_s, ends[0]])]
-        if math.isfinite(hi_s):
-            cands.append(np.array([ends[1], hi_s]))
-        if start is None:
-            a = 0.5 * (1.0 - prob)
-            start = self._row_quantiles(kind, None, np.array([a, 1.0 - a]))
-        u_start = quad.map.u(to_tau(kind, start, self.typical_variance))
-        inner = self._hdi_tau_newton(
-            kind, prob, u_start, give_up=lambda: self._bound_is_level_set(kind, ends_u[0]))
-        if inner is not None:
-            cands.append(inner)
-        widths = [c[1] - c[0] for c in cands]
-        return cands[int(np.argmin(widths))]
+        a = 0.5 * (1.0 - prob)
+        if ends_u is None or starts is None:
+            # one quantile call (per element: the same numbers as separate calls)
+            qu = quad.quantile_u(np.array([prob, 1.0 - prob, a, 1.0 - a]))
+            ends_u = qu[:2] if ends_u is None else ends_u
+            if starts is None:
+                tq = quad.map.tau(qu[2:])
+                starts = {kind: self._from_tau(kind, tq) for kind in kinds}
+        s2 = self.typical_variance
+        u_starts = {kind: quad.map.u(to_tau(kind, starts[kind], s2)) for kind in kinds}
+        inner = self._hdi_tau_newton(kinds, prob, u_starts, float(ends_u[0]))
+        tau_ends = quad.map.tau(ends_u)
+        out = {}
+        for kind in kinds:
+            lo_s, hi_s = self._support(kind)
+            ends = self._from_tau(kind, tau_ends)
+            cands = [np.array([lo_s, ends[0]])]
+            if math.isfinite(hi_s):
+                cands.append(np.array([ends[1], hi_s]))
+            if inner[kind] is not None:
+                cands.append(inner[kind])
+            widths = [c[1] - c[0] for c in cands]
+            out[kind] = cands[int(np.argmin(widths))]
+        return out
 
     def _log_dx_du(self, kind: str, u: np.ndarray) -> np.ndarray:
         """log dx/du for x = tau, tau², I² or H² as a function of the quadrature variable u."""
         return log_dx_du(kind, self._quad.map.tau(u), self._quad.map.log_jac(u),
                          self.typical_variance)
 
-    def _bound_is_level_set(self, kind: str, u_end: float) -> bool:
+    def _bound_is_level_set(self, kind: str, u_end: float, uf=None) -> bool:
         """True when the interval from the lower support bound to ``tau(u_end)`` is a level
         set of the density of ``kind``: at every quadrature node inside it the density is
         at least its value at the end, beyond it at most that. Such an interval is the
         shortest one of its probability (Neyman-Pearson), so no interior solution of the
-        HDI equations is narrower."""
-        quad = self._quad
-        u = np.append(quad.u_nodes.ravel(), u_end)
-        _, f = quad.cdf_pdf_u(u)
+        HDI equations is narrower. ``uf``: the nodes with ``u_end`` appended and the
+        density of u there (:meth:`_level_points`), when already computed."""
+        u, f = self._level_points(u_end) if uf is None else uf
         with np.errstate(divide="ignore", invalid="ignore"):  # interpolant <= 0 far out: 0
             lp = np.log(np.maximum(f, 0.0)) - self._log_dx_du(kind, u)
         cut, lp = lp[-1], lp[:-1]
         inside = u[:-1] <= u_end
         return bool(np.all(lp[inside] >= cut) and np.all(lp[~inside] <= cut))
 
-    def _hdi_tau_newton(self, kind, prob, u_start, give_up=None):
-        """2-D Newton on (u_l, u_r) using the piecewise-polynomial cdf and density of u;
-        None when it leaves the integration range or does not converge. ``give_up()``
-        is asked once, after :data:`_PATIENCE` steps without convergence: True ends the
-        search (the interval against the support bound is known to be the shortest)."""
+    def _level_points(self, u_end: float) -> tuple[np.ndarray, np.ndarray]:
+        """The quadrature nodes and ``u_end`` on the u axis, with the density of u there."""
+        u = np.append(self._quad.u_nodes.ravel(), u_end)
+        return u, self._quad.cdf_pdf_u(u)[1]
+
+    def _hdi_tau_newton(self, kinds, prob: float, u_starts: dict, u_end: float) -> dict:
+        """2-D Newton on (u_l, u_r) using the piecewise-polynomial cdf and density of u,
+        for each of ``kinds`` at once: one evaluation of the cdf, density and log dx/du
+        per step for the kinds still iterating, then each kind's own scalar step, tests
+        and exits. A kind's answer is None when it leaves the integration range or does
+        not converge. After :data:`_PATIENCE` steps without convergence a kind asks
+        whether the interval from the support bound to ``tau(u_end)`` is a level set
+        (:meth:`_bound_is_level_set`): then that interval is the shortest and the search
+        ends."""
         quad = self._quad
-        ul, ur = float(u_start[0]), float(u_start[1])
-        if not (np.isfinite(ul) and np.isfinite(ur)):
-            return None
+        out: dict = dict.fromkeys(kinds)
+        pos: dict = {}  # kind -> (u_l, u_r) while iterating
+        for kind in kinds:
+            ul, ur = float(u_starts[kind][0]), float(u_starts[kind][1])
+            if math.isfinite(ul) and math.isfinite(ur):
+                pos[kind] = (ul, ur)
         d = 1e-5
+        s2 = self.typical_variance
+        lo_u, hi_u = float(quad.a[0]), float(quad.b[-1])
         for it in range(60):
-            if it == _PATIENCE and give_up is not None and give_up():
-                return None
-            U = np.array([ul, ur, ul - d, ul + d, ur - d, ur + d])
-            if U.min() < quad.a[0] or U.max() > quad.b[-1]:
-                return None
+            if it == _PATIENCE and pos:
+                level = self._level_points(u_end)
+                for kind in [k for k in pos if self._bound_is_level_set(k, u_end, level)]:
+                    del pos[kind]
+            pts = []
+            for kind, (ul, ur) in list(pos.items()):
+                six = [ul, ur, ul - d, ul + d, ur - d, ur + d]
+                if min(six) < lo_u or max(six) > hi_u:
+                    del pos[kind]
+                else:
+                    pts.extend(six)
+            if not pos:
+                break
+            U = np.array(pts)
             F, f = quad.cdf_pdf_u(U)
-            if np.any(f <= 0):
-                return None
-            lp = np.log(f) - self._log_dx_du(kind, U)
-            R1 = F[1] - F[0] - prob
-            R2 = lp[0] - lp[1]
-            if abs(R1) < 1e-14 and abs(R2) < 1e-10:
-                x = self._from_tau(kind, quad.map.tau(np.array([ul, ur])))
-                return x
-            dl = (lp[3] - lp[2]) / (2 * d)
-            dr = (lp[5] - lp[4]) / (2 * d)
-            step_l, step_r = newton2(R1, R2, f[0], f[1], dl, dr)
-            if not (math.isfinite(step_l) and math.isfinite(step_r)):
-                return None
-            lim = min(0.5 * (ur - ul), 1.0)
-            fac = min(1.0, lim / max(abs(step_l), abs(step_r), 1e-300))
-            ul, ur = ul + fac * step_l, ur + fac * step_r
-        return None
+            tau, lj = quad.map.tau(U), quad.map.log_jac(U)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                lf = np.log(f)
+            lps, Fs, fs = [], F.tolist(), f.tolist()
+            for j, kind in enumerate(pos):
+                sl = slice(6 * j, 6 * j + 6)
+                lps.append((lf[sl] - log_dx_du(kind, tau[sl], lj[sl], s2)).tolist())
+            for j, (kind, lp) in enumerate(zip(list(pos), lps, strict=True)):
+                F0, F1 = Fs[6 * j], Fs[6 * j + 1]
+                f0, f1 = fs[6 * j], fs[6 * j + 1]
+                ul, ur = pos[kind]
+                if any(x <= 0 for x in fs[6 * j:6 * j + 6]):
+                    del pos[kind]
+                    continue
+                R1 = F1 - F0 - prob
+                R2 = lp[0] - lp[1]
+                if abs(R1) < 1e-14 and abs(R2) < 1e-10:
+                    out[kind] = self._from_tau(kind, quad.map.tau(np.array([ul, ur])))
+                    del pos[kind]
+                    continue
+                dl = (lp[3] - lp[2]) / (2 * d)
+                dr = (lp[5] - lp[4]) / (2 * d)
+                step = _newton2_scalar(R1, R2, f0, f1, dl, dr)
+                if step is None:
+                    del pos[kind]
+                    continue
+                step_l, step_r = step
+                lim = min(0.5 * (ur - ul), 1.0)
+                fac = min(1.0, lim / max(abs(step_l), abs(step_r), 1e-300))
+                pos[kind] = (ul + fac * step_l, ur + fac * step_r)
+        return out
 
     def mode(self, param: str = "mu"):
         """Posterior mode (numerical maximisation of the density; may be a support bound).
@@ -194,3 +248,17 @@ class IntervalsMixin:
         if kind in TAU_LIKE or not vec:
             return res[0]
         return self._wrap(kind, idx, vec, np.array(res))
+
+
+def _newton2_scalar(R1: float, R2: float, pl: float, pr: float, dl: float,
+                    dr: float) -> tuple[float, float] | None:
+    """:func:`~bayesma.bayes.exact.mixture.newton2` in float arithmetic (the same
+    operations in the same order); None when the step is not finite."""
+    a, b, c, d = -pl, pr, dl, -dr
+    det = a * d - b * c
+    if det == 0.0:  # numpy: a division by zero, a step that is not finite
+        return None
+    sl, sr = (-R1 * d + b * R2) / det, (-a * R2 + c * R1) / det
+    if not (math.isfinite(sl) and math.isfinite(sr)):
+        return None
+    return sl, sr

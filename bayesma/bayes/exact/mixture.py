@@ -18,15 +18,25 @@ __all__ = ["mixture_cdf_pdf", "mixture_quantile", "rows_quantile", "newton2", "m
 
 def mixture_cdf_pdf(x: np.ndarray, M: np.ndarray, S: np.ndarray, w: np.ndarray):
     """cdf and pdf of Normal mixtures: row i is sum_g w_g N(M[i, g], S[i, g]²) at x[i]."""
-    z = (x[:, None] - M) / S
-    F = special.ndtr(z) @ w
-    f = (np.exp(-0.5 * z * z) / S) @ w / math.sqrt(2 * math.pi)
+    z = np.subtract(x[:, None], M, dtype=float)
+    z /= S
+    t = special.ndtr(z)
+    F = t @ w
+    np.multiply(z, -0.5, out=t)  # exp(-z²/2) / S in place: no temporaries of (rows, G)
+    t *= z
+    np.exp(t, out=t)
+    t /= S
+    f = t @ w / math.sqrt(2 * math.pi)
     return F, f
 
 
 def mixture_quantile(q: np.ndarray, M: np.ndarray, S: np.ndarray, w: np.ndarray,
                       x0: np.ndarray | None = None) -> np.ndarray:
-    """Quantiles q[i] of the Normal mixtures (rows of M, S) by safeguarded Newton."""
+    """Quantiles q[i] of the Normal mixtures (rows of M, S) by safeguarded Newton.
+
+    The rows still iterating are kept compacted (copies of their rows of M and S are
+    made only when some rows converge), so each row follows its own Newton path.
+    """
     q = np.asarray(q, dtype=float)
     zq = special.ndtri(np.clip(q, 1e-300, 1 - 1e-16))[:, None]
     comp = M + S * zq
@@ -40,27 +50,30 @@ def mixture_quantile(q: np.ndarray, M: np.ndarray, S: np.ndarray, w: np.ndarray,
     scale = np.sqrt(np.maximum(np.square(S) @ w, 1e-300))
     lo = lo - 1e-12 * scale
     hi = hi + 1e-12 * scale
-    active = np.ones(q.shape, dtype=bool)
+    out = x.copy()
+    idx = np.arange(q.size)  # the rows still iterating, and their compacted state
+    Ma, Sa, qa = M, S, q
     for _ in range(100):
-        idx = np.flatnonzero(active)
         if idx.size == 0:
             break
-        if idx.size == M.shape[0]:  # every row still active: no copies of M and S
-            F, f = mixture_cdf_pdf(x[idx], M, S, w)
-        else:
-            F, f = mixture_cdf_pdf(x[idx], M[idx], S[idx], w)
-        r = F - q[idx]
-        lo[idx] = np.where(r < 0, x[idx], lo[idx])
-        hi[idx] = np.where(r > 0, x[idx], hi[idx])
+        F, f = mixture_cdf_pdf(x, Ma, Sa, w)
+        r = F - qa
+        lo = np.where(r < 0, x, lo)
+        hi = np.where(r > 0, x, hi)
         with np.errstate(divide="ignore", invalid="ignore"):
-            xn = x[idx] - r / f
-        tol = 1e-14 * (np.abs(x[idx]) + scale[idx])
-        conv = (np.abs(xn - x[idx]) <= tol) | (r == 0) | (hi[idx] - lo[idx] <= tol)
-        bad = ~((xn >= lo[idx]) & (xn <= hi[idx]))
-        xn = np.where(bad & ~conv, 0.5 * (lo[idx] + hi[idx]), xn)
-        x[idx] = np.where(conv & bad, x[idx], xn)
-        active[idx[conv]] = False
-    return x
+            xn = x - r / f
+        tol = 1e-14 * (np.abs(x) + scale)
+        conv = (np.abs(xn - x) <= tol) | (r == 0) | (hi - lo <= tol)
+        bad = ~((xn >= lo) & (xn <= hi))
+        xn = np.where(bad & ~conv, 0.5 * (lo + hi), xn)
+        x = np.where(conv & bad, x, xn)
+        if conv.any():
+            out[idx[conv]] = x[conv]
+            keep = ~conv
+            idx, x, lo, hi, scale = idx[keep], x[keep], lo[keep], hi[keep], scale[keep]
+            Ma, Sa, qa = Ma[keep], Sa[keep], qa[keep]
+    out[idx] = x  # rows that did not converge keep their last iterate
+    return out
 
 
 def rows_quantile(a: np.ndarray, M: np.ndarray, S: np.ndarray, w: np.ndarray,
@@ -91,8 +104,9 @@ def mixture_hdi(M: np.ndarray, S: np.ndarray, w: np.ndarray, prob: float,
                  start: np.ndarray | None = None) -> np.ndarray:
     """Shortest intervals of Normal mixtures (rows): 2-D Newton on (l, r) solving
     ``F(r) - F(l) = prob`` and ``p(l) = p(r)`` (the HDI of a unimodal density), from the
-    equal-tailed interval; rows that do not converge fall back to a search over the
-    lower tail probability."""
+    equal-tailed interval; rows that do not converge (or whose Newton step is not
+    finite; the other rows go on) fall back to a search over the lower tail
+    probability."""
     n = M.shape[0]
     if start is None:
         a = 0.5 * (1.0 - prob)
@@ -101,24 +115,25 @@ def mixture_hdi(M: np.ndarray, S: np.ndarray, w: np.ndarray, prob: float,
     l, r = start[:, 0].copy(), start[:, 1].copy()
     done = np.zeros(n, dtype=bool)
     c = 1.0 / math.sqrt(2 * math.pi)
-    both = None  # (M; M) and (S; S) while every row is active
+    act = np.arange(n)  # the rows still iterating, and their compacted state
+    la, ra = l.copy(), r.copy()
+    MM, SS = np.concatenate([M, M]), np.concatenate([S, S])
     for _ in range(60):
-        act = np.flatnonzero(~done)
         if act.size == 0:
             break
-        x = np.concatenate([l[act], r[act]])
-        if act.size == n:
-            if both is None:
-                both = np.concatenate([M, M]), np.concatenate([S, S])
-            MM, SS = both
-        else:
-            MM = np.concatenate([M[act], M[act]])
-            SS = np.concatenate([S[act], S[act]])
-        z = (x[:, None] - MM) / SS
-        phi = np.exp(-0.5 * z * z) / SS
+        x = np.concatenate([la, ra])
+        z = np.subtract(x[:, None], MM, dtype=float)
+        z /= SS
+        phi = np.multiply(z, -0.5)  # in place below: fewer temporaries of (rows, G)
+        phi *= z
+        np.exp(phi, out=phi)
+        phi /= SS
         p = c * (phi @ w)
-        dp = -c * ((phi * z / SS) @ w)
-        F = special.ndtr(z) @ w
+        t = np.multiply(phi, z)
+        t /= SS
+        dp = -c * (t @ w)
+        special.ndtr(z, out=t)
+        F = t @ w
         m = act.size
         pl, pr = p[:m], p[m:]
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -126,17 +141,23 @@ def mixture_hdi(M: np.ndarray, S: np.ndarray, w: np.ndarray, prob: float,
             R2 = np.log(pl) - np.log(pr)
             dl, dr = dp[:m] / pl, dp[m:] / pr
         conv = (np.abs(R1) < 1e-14) & (np.abs(R2) < 1e-10)
-        done[act[conv]] = True
         sl, sr = newton2(R1, R2, pl, pr, dl, dr)
-        lim = 0.5 * (r[act] - l[act])
         with np.errstate(divide="ignore", invalid="ignore"):
-            fac = np.minimum(1.0, lim / np.maximum(np.maximum(np.abs(sl), np.abs(sr)), 1e-300))
-        ok = np.isfinite(sl) & np.isfinite(sr) & ~conv
-        l[act] = np.where(ok, l[act] + fac * sl, l[act])
-        r[act] = np.where(ok, r[act] + fac * sr, r[act])
-        bad = ~np.isfinite(sl) | ~np.isfinite(sr)
-        if bad.any():
-            break
+            fac = np.minimum(1.0, 0.5 * (ra - la) / np.maximum(
+                np.maximum(np.abs(sl), np.abs(sr)), 1e-300))
+        finite = np.isfinite(sl) & np.isfinite(sr)
+        ok = finite & ~conv
+        la = np.where(ok, la + fac * sl, la)
+        ra = np.where(ok, ra + fac * sr, ra)
+        leave = ~ok  # converged, or a step that is not finite (-> the fallback)
+        if leave.any():
+            done[act[conv]] = True
+            gone = act[leave]
+            l[gone], r[gone] = la[leave], ra[leave]
+            keep = ~leave
+            act, la, ra = act[keep], la[keep], ra[keep]
+            MM, SS = np.concatenate([M[act], M[act]]), np.concatenate([S[act], S[act]])
+    l[act], r[act] = la, ra
     done &= l < r
     if not done.all():  # fallback for the rows left
         rows = np.flatnonzero(~done)

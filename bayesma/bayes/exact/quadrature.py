@@ -62,6 +62,8 @@ QUAD_TOL = 1e-10
 TAIL_DROP = 40.0
 #: a decay rate (per unit of log tau) below this counts as "not decaying"
 RATE_TOL = 1e-3
+#: up to this many quantiles of tau are solved with scalar Newton steps
+_FEW = 16
 
 
 # ========================================================================================
@@ -288,6 +290,7 @@ class TauQuadrature:
             a, b, lf = na[order], nb[order], nlf[order]
         self.a, self.b = a, b
         self.hw = 0.5 * (b - a)
+        self._mid = 0.5 * (a + b)
         self.u_nodes = 0.5 * (a + b)[:, None] + self.hw[:, None] * XK[None, :]
         self.lf_nodes = lf
         self._finish()
@@ -345,21 +348,33 @@ class TauQuadrature:
 
     # ---------------------------------------------------------------- cdf and quantiles
     def _locate(self, u: np.ndarray):
-        j = np.clip(np.searchsorted(self.a, u, side="right") - 1, 0, len(self.a) - 1)
-        t = (u - 0.5 * (self.a[j] + self.b[j])) / self.hw[j]
+        # np.minimum/np.maximum: np.clip's wrapper costs more than the work here
+        j = np.minimum(np.maximum(np.searchsorted(self.a, u, side="right") - 1, 0),
+                       len(self.a) - 1)
+        t = (u - self._mid[j]) / self.hw[j]
         return j, t
 
-    def _cdf_pdf_in_panel(self, j: np.ndarray, t: np.ndarray):
-        """cdf and density (on u) inside panel j at local coordinate t in [-1, 1]."""
-        T = np.vander(t, _NLEG + 1, increasing=True)  # 1, t, ..., t^15
-        pdf = np.einsum("nm,nm->n", self.mcoef[j], T[:, :_NLEG])
-        F = self.F_edges[j] + self.hw[j] * np.einsum("nm,nm->n", self.mcint[j], T)
+    def _panel_coefs(self, j: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Panel j's density and cdf polynomials, cdf at its left end and half-width."""
+        return self.mcoef[j], self.mcint[j], self.F_edges[j], self.hw[j]
+
+    def _cdf_pdf_in_panel(self, j: np.ndarray, t: np.ndarray, coefs=None):
+        """cdf and density (on u) inside panel j at local coordinate t in [-1, 1]
+        (``coefs``: :meth:`_panel_coefs` of j when already gathered)."""
+        C, Ci, Fa, hw = self._panel_coefs(j) if coefs is None else coefs
+        # 1, t, ..., t^15: np.vander(t, 16, increasing=True) without its wrapper
+        T = np.empty((t.size, _NLEG + 1))
+        T[:, 0] = 1.0
+        T[:, 1:] = t[:, None]
+        np.multiply.accumulate(T[:, 1:], out=T[:, 1:], axis=1)
+        pdf = np.einsum("nm,nm->n", C, T[:, :_NLEG])
+        F = Fa + hw * np.einsum("nm,nm->n", Ci, T)
         return F, pdf
 
     def cdf_pdf_u(self, u: np.ndarray):
         """cdf and density on u at points inside the panels (interpolants)."""
         j, t = self._locate(np.asarray(u, dtype=float))
-        return self._cdf_pdf_in_panel(j, np.clip(t, -1.0, 1.0))
+        return self._cdf_pdf_in_panel(j, np.minimum(np.maximum(t, -1.0), 1.0))
 
     def cdf_u(self, u: np.ndarray) -> np.ndarray:
         """Posterior cdf of tau at tau(u)."""
@@ -394,27 +409,79 @@ class TauQuadrature:
             j = np.clip(np.searchsorted(self.F_edges, qm, side="right") - 1, 0, len(self.a) - 1)
             Fa, Fb = self.F_edges[j], self.F_edges[j + 1]
             t = np.clip(-1.0 + 2.0 * (qm - Fa) / np.maximum(Fb - Fa, 1e-300), -1.0, 1.0)
-            tlo, thi = -np.ones_like(t), np.ones_like(t)
-            act = np.arange(t.size)
-            for _ in range(60):  # safeguarded Newton, only on the unconverged targets
-                ja, ta = j[act], t[act]
-                F, f = self._cdf_pdf_in_panel(ja, ta)
-                r = F - qm[act]
-                tlo[act] = np.where(r < 0, ta, tlo[act])
-                thi[act] = np.where(r > 0, ta, thi[act])
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    tn = ta - r / (self.hw[ja] * f)
-                done = (np.abs(tn - ta) < 1e-14) | (r == 0) | (thi[act] - tlo[act] < 1e-14)
-                bad = ~((tn >= tlo[act]) & (tn <= thi[act]))
-                tn = np.where(bad, 0.5 * (tlo[act] + thi[act]), tn)
-                t[act] = np.where(done & bad, ta, tn)
-                act = act[~done]
-                if act.size == 0:
-                    break
+            coefs = self._panel_coefs(j)
+            if t.size <= _FEW:
+                t = self._newton_few(t, qm, coefs)
+            else:
+                t = self._newton_many(t, qm, coefs)
             out[mid] = 0.5 * (self.a[j] + self.b[j]) + self.hw[j] * t
         return out
 
+    def _newton_many(self, t: np.ndarray, q: np.ndarray, coefs) -> np.ndarray:
+        """Safeguarded Newton for the local coordinates t of the targets q inside their
+        panels (``coefs``), on arrays; the unconverged targets' state kept compacted."""
+        t = t.copy()
+        act = np.arange(t.size)
+        ta, qa = t.copy(), q
+        C, Ci, Fa, hwa = coefs
+        tlo, thi = -np.ones_like(t), np.ones_like(t)
+        for _ in range(60):
+            F, f = self._cdf_pdf_in_panel(None, ta, (C, Ci, Fa, hwa))
+            r = F - qa
+            tlo = np.where(r < 0, ta, tlo)
+            thi = np.where(r > 0, ta, thi)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                tn = ta - r / (hwa * f)
+            done = (np.abs(tn - ta) < 1e-14) | (r == 0) | (thi - tlo < 1e-14)
+            bad = ~((tn >= tlo) & (tn <= thi))
+            tn = np.where(bad, 0.5 * (tlo + thi), tn)
+            ta = np.where(done & bad, ta, tn)
+            if done.any():
+                t[act[done]] = ta[done]
+                keep = ~done
+                act, ta, qa, tlo, thi = act[keep], ta[keep], qa[keep], tlo[keep], thi[keep]
+                C, Ci, Fa, hwa = C[keep], Ci[keep], Fa[keep], hwa[keep]
+                if act.size == 0:
+                    break
+        t[act] = ta  # targets still iterating after 60 steps keep their last iterate
+        return t
 
+    def _newton_few(self, t: np.ndarray, q: np.ndarray, coefs) -> np.ndarray:
+        """:meth:`_newton_many` for a few targets: the polynomials are evaluated on
+        arrays, the steps and tests in float arithmetic (the same operations in the same
+        order: the same numbers, without the cost of numpy calls on tiny arrays)."""
+        ts, qs = t.tolist(), q.tolist()
+        C, Ci, Fa, hwa = coefs
+        hws = hwa.tolist()
+        lo, hi = [-1.0] * len(ts), [1.0] * len(ts)
+        act = list(range(len(ts)))
+        for _ in range(60):
+            F, f = self._cdf_pdf_in_panel(None, np.array([ts[i] for i in act]),
+                                          (C, Ci, Fa, hwa))
+            left = []
+            for i, Fi, fi in zip(act, F.tolist(), f.tolist(), strict=True):
+                ti = ts[i]
+                r = Fi - qs[i]
+                if r < 0:
+                    lo[i] = ti
+                if r > 0:
+                    hi[i] = ti
+                den = hws[i] * fi
+                tn = ti - r / den if den != 0 else math.nan  # numpy: inf or nan
+                done = abs(tn - ti) < 1e-14 or r == 0 or hi[i] - lo[i] < 1e-14
+                bad = not (lo[i] <= tn <= hi[i])
+                if bad:
+                    tn = 0.5 * (lo[i] + hi[i])
+                ts[i] = ti if (done and bad) else tn
+                if not done:
+                    left.append(i)
+            if len(left) < len(act):
+                if not left:
+                    break
+                keep = [act.index(i) for i in left]
+                C, Ci, Fa, hwa = C[keep], Ci[keep], Fa[keep], hwa[keep]
+                act = left
+        return np.array(ts)
 
 
 def logsumexp(x: np.ndarray) -> float:
