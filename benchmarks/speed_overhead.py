@@ -98,6 +98,9 @@ def worker() -> None:
                 lambda d=d: bm.exact_posterior(d, classical=None).summary(), 1.0, 3),
             "exact_twin_summary": _median(
                 lambda d=d: bm.exact_posterior(d).summary(), 1.0, 3),
+            "exact_arrays_mu_tau": _median(
+                lambda y=y, v=v: exact_posterior_arrays(y, v).summary(
+                    theta=False, classical=None), 1.0, 3),
         }
         out[str(k)] = r
     y, v = _fallback_data()
@@ -161,6 +164,10 @@ def peers() -> dict:
     return out
 
 
+def _ratio(times: dict, a: str, b: str) -> str:
+    return f"{times[a] / times[b]:.2f}"
+
+
 def _pop_base() -> Path | None:
     """Take ``--base PATH`` off the command line (the shared parser does not know it)."""
     base = Path("/tmp/bm_base")
@@ -198,7 +205,8 @@ def main() -> None:
         f"ratio before/now {imp_old / imp_now:6.2f}",
         "",
     ]
-    rows = ("rma", "fit_arrays", "exact_arrays", "exact_summary", "exact_twin_summary")
+    rows = ("rma", "fit_arrays", "exact_arrays", "exact_summary", "exact_twin_summary",
+            "exact_arrays_mu_tau")
     for k in KS:
         key = str(k)
         p = peer[key]
@@ -228,6 +236,17 @@ def main() -> None:
                  + (f" (base {base['13']['fit_arrays'] / p13['raw_reml']:.2f}x, before "
                     f"{before['13']['fit_arrays'] / p13['raw_reml']:.2f}x)"
                     if base and before else ""))
+    n13 = now["13"]
+    lines.append(f"  exact posterior, the issue's yardstick (27 ms with summary against 13 ms via "
+                 f"arrays without theta rows): exact_twin_summary / exact_arrays_mu_tau = "
+                 f"{n13['exact_twin_summary'] / n13['exact_arrays_mu_tau']:.2f}x"
+                 + (f" (before {_ratio(before['13'], 'exact_twin_summary', 'exact_arrays_mu_tau')}"
+                    "x)" if before else ""))
+    lines.append(f"  exact posterior, stricter: build + summary / build alone = "
+                 f"{n13['exact_summary'] / n13['exact_arrays']:.2f}x"
+                 + (f" (base {base['13']['exact_summary'] / base['13']['exact_arrays']:.2f}x, "
+                    f"before {before['13']['exact_summary'] / before['13']['exact_arrays']:.2f}x)"
+                    if base and before else ""))
     lines.append("")
     fb_now = now["fallback"]["fit_arrays"]
     fb_old = before["fallback"]["fit_arrays"] if before else float("nan")
@@ -238,7 +257,9 @@ def main() -> None:
     lines.append("rows: rma = bm.rma(table) REML; fit_arrays = the same on arrays; "
                  "exact_arrays = exact_posterior_arrays (build only);")
     lines.append("exact_summary = exact_posterior(table, classical=None).summary(); "
-                 "exact_twin_summary = with the REML/knha twin.")
+                 "exact_twin_summary = with the REML/knha twin;")
+    lines.append("exact_arrays_mu_tau = exact_posterior_arrays(y, v).summary(theta=False, "
+                 "classical=None) (no study rows, no twin).")
     load = os.getloadavg()
     lines.append(f"load average during the run: {load[0]:.1f}, {load[1]:.1f}, {load[2]:.1f}")
     text = "\n".join(lines) + "\n"

@@ -26,6 +26,8 @@ Sources of the formulas:
   (restricted) profile likelihood is evaluated on a vectorised grid over tau² and every
   other local maximum is refined (:mod:`bayesma.classical.profile`); the highest mode is
   returned and a second mode close to it is recorded (``multimodal``, ``tau2_local``).
+  Without moderators the score on that grid comes first: one mode there means its root,
+  by Newton inside the grid interval (:mod:`bayesma.classical.intercept_reml`).
   metafor returns whichever mode Fisher scoring reaches. When Fisher scoring oscillates
   (metafor: "Fisher scoring algorithm did not converge") the same grid search gives the
   estimate; for EB the root of ``y'Py = k - p`` is found by brentq (one root: the
