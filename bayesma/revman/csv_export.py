@@ -103,7 +103,7 @@ def read_revman_csv(data: bytes, *, source: str = "RevMan CSV") -> tuple[str, li
                                  "PETO" if data_type == OE else "IV",
                                  where=f"{source}: line {line}, outcome {oid} ({name!r}), "
                                        "column 'Statistical Method'",
-                                 column="Statistical Method")
+                                 column="Statistical Method", data_type=data_type)
             entered_log = _flag(table, line, _LOG_ENTERED, default=True)
             outcomes[oid] = {"line": line, "cmp": cmp_no, "name": name, "type": data_type,
                              "method": method, "measure": measure,

@@ -151,7 +151,7 @@ def read_data_package(data: bytes, *, source: str = "RevMan data package"
                              .get(line, ""), measure, "PETO" if data_type == OE else "IV",
                              where=f"{src_o}: line {line}, outcome {outcome_id(*key)} "
                                    f"({label!r}), column 'Statistical method'",
-                             column="Statistical method")
+                             column="Statistical method", data_type=data_type)
         log_flag = str(overall.get("Log-scale data", pd.Series(dtype=object)).get(line, ""))
         log_scale = is_log_scale(measure) or data_type == OE or (
             data_type == GENERIC and log_flag.lower() == "true")

@@ -8,12 +8,13 @@ and the statistics never ask which format a review came from.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from bayesma.errors import DataError
+from bayesma.errors import BayesmaWarning, DataError
 
 __all__ = [
     "CONTINUOUS",
@@ -76,15 +77,22 @@ def measure_code(name: str | None) -> str:
 # RevMan's names of pooling methods -> ours (the rm5 codes, CSV/RevMan Web words)
 _METHODS = {"MH": "MH", "MANTEL-HAENSZEL": "MH", "IV": "IV", "INVERSE": "IV",
             "INVERSE VARIANCE": "IV", "PETO": "PETO", "EXP_O_E_VAR": "PETO"}
+# the pooling methods RevMan offers per data type: Mantel-Haenszel for dichotomous
+# data only, Peto for dichotomous and O-E data, inverse variance for all
+_METHODS_OF = {DICHOTOMOUS: ("MH", "IV", "PETO"), CONTINUOUS: ("IV",), GENERIC: ("IV",),
+               OE: ("PETO", "IV")}
 
 
 def method_code(name: str | None, measure: str, default: str = "IV", *, where: str = "",
-                column: str | None = None) -> str:
+                column: str | None = None, data_type: str | None = None) -> str:
     """Our pooling method for RevMan's: ``MH``, ``IV`` or ``PETO`` (RevMan Web writes
     ``EXP_O_E_VAR`` for O-E data; a Peto odds ratio is always pooled by Peto's method).
 
     An empty ``name`` gives ``default``. ``where`` (file, line, outcome) and ``column``
-    go into the error.
+    go into the error. With ``data_type``, a method RevMan does not offer for that type
+    (Mantel-Haenszel outside dichotomous data, Peto outside dichotomous and O-E data:
+    RevMan pools those by inverse variance) becomes ``IV`` with a
+    :class:`~bayesma.errors.BayesmaWarning` that names the place.
 
     Raises
     ------
@@ -97,7 +105,15 @@ def method_code(name: str | None, measure: str, default: str = "IV", *, where: s
         raise DataError(f"{where + ': ' if where else ''}unknown statistical method {name!r}; "
                         "RevMan's are MH (Mantel-Haenszel), IV (inverse variance) and PETO",
                         column=column)
-    return "PETO" if measure == "PETO" else _METHODS[text]
+    if measure == "PETO":
+        return "PETO"
+    code = _METHODS[text]
+    if code not in _METHODS_OF.get(data_type, ("MH", "IV", "PETO")):
+        warnings.warn(f"{where + ': ' if where else ''}RevMan pools {data_type} data by inverse "
+                      f"variance, not by {name!r}: pooled by inverse variance (IV)",
+                      BayesmaWarning, stacklevel=2)
+        return "IV"
+    return code
 
 
 def outcome_id(comparison: int, outcome: int) -> str:

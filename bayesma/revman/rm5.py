@@ -129,7 +129,7 @@ def _outcome(node: Node, kind: str, comparison: Node, studies: dict, source: str
     measure = measure_code(raw_measure) or ("PETO" if data_type == OE else "")
     method = method_code(node.get("METHOD"), measure, "PETO" if data_type == OE else "IV",
                          where=f"{where}, outcome {node.findtext('NAME')!r}, attribute METHOD",
-                         column="METHOD")
+                         column="METHOD", data_type=data_type)
     if data_type == GENERIC:
         log_scale = node.get("LOG_DATA", "YES" if is_log_scale(measure) else "NO") == "YES"
     else:

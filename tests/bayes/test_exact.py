@@ -644,7 +644,7 @@ def test_arrays_entry_point(bcg):
     assert_close(a.mean("tau"), b.mean("tau"), rtol=1e-14)
 
 
-@pytest.mark.parametrize("level", [-1, 0, 100, "high"])
+@pytest.mark.parametrize("level", [-1, 0, 100, "high", "0.95", True])  # strings refused, as batch
 def test_exact_posterior_rejects_a_bad_level(level):
     with pytest.raises(BayesmaError, match="level must be"):
         exact_posterior(shared_data("bcg"), classical=None, level=level)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import bayesma as bm
-from bayesma.errors import DataError
+from bayesma.errors import BayesmaWarning, DataError
 from bayesma.revman import datapackage
 from bayesma.revman.outcome import method_code
 
@@ -229,3 +229,24 @@ def test_negative_sd_or_total_of_continuous_data_names_study(tmp_path):
     review = bm.read_revman(_write(tmp_path, "ok.rm5", text.replace('SD_1="-1.5"',
                                                                      'SD_1="1.5"')))
     assert len(review.data("CMP-001.01")) == 2
+
+
+def test_a_method_revman_does_not_offer_for_the_data_type_warns_and_pools_by_iv(tmp_path):
+    # Mantel-Haenszel on continuous data used to be pooled by inverse variance silently
+    lines = (REF / "Fleiss1993_CR.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert ",CON,IV,MD," in lines[10]
+    lines[10] = lines[10].replace(",CON,IV,MD,", ",CON,MH,MD,", 1)
+    with pytest.warns(BayesmaWarning, match=r"line 11, outcome CMP-001\.02 .*RevMan pools "
+                      r"continuous data by inverse variance, not by 'MH'"):
+        rv = bm.read_revman(_write(tmp_path, "con.csv", "\n".join(lines)))
+    assert rv.outcomes.set_index("id").loc["CMP-001.02", "method"] == "IV"
+    # the pooled numbers are RevMan's inverse-variance ones, as with METHOD IV
+    res = rv.analyse("CMP-001.02")
+    ref = bm.read_revman(REF / "Fleiss1993_CR.csv").analyse("CMP-001.02")
+    assert res.method == "IV" and (res.estimate, res.se) == (ref.estimate, ref.se)
+    assert rv.check().query("id == 'CMP-001.02'")["ok"].all()
+    # the types RevMan offers each method for are unchanged
+    assert method_code("MH", "OR", data_type="dichotomous") == "MH"
+    assert method_code("Peto", "HR", data_type="O-E") == "PETO"
+    with pytest.warns(BayesmaWarning, match="generic inverse variance data"):
+        assert method_code("Peto", "RR", data_type="generic inverse variance") == "IV"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bayesma.classical.settings import parse_level
 from bayesma.errors import BayesmaError
 from bayesma.priors import Prior
 
@@ -33,14 +34,7 @@ def check_tau_prior(prior: Prior) -> None:
 
 
 def confidence_level(level: float) -> float:
-    """``level`` as 0.95 or 95 (metafor's convention) -> a probability in (0, 1)."""
-    try:
-        lv = float(level)
-    except (TypeError, ValueError):
-        raise BayesmaError(f"level must be a number in (0, 1) (or a percentage), got {level!r}"
-                           ) from None
-    if lv > 1:
-        lv /= 100.0
-    if not 0 < lv < 1:
-        raise BayesmaError(f"level must be in (0, 1) (or a percentage), got {level!r}")
-    return lv
+    """``level`` as 0.95 or 95 (metafor's convention) -> a probability in (0, 1): the
+    rule of every engine (:func:`bayesma.classical.settings.parse_level`; a string such
+    as ``"0.95"`` is refused, not parsed)."""
+    return parse_level(level)
