@@ -323,11 +323,17 @@ def _score_slope(ymc, v, mask, t, reml) -> tuple[np.ndarray, np.ndarray]:
 def _newton_polish(ymc, v, mask, t, lo, hi, reml, tol, maxiter=50) -> np.ndarray:
     """Safeguarded Newton on the score per row from ``t`` inside ``[lo, hi]`` until a step
     changes tau² by at most ``tol`` (or 4 ulp); bisection when a step leaves the bracket
-    (rows that do not settle keep their last iterate)."""
+    (rows that do not settle keep their last iterate; rows whose score is not finite
+    keep ``t``)."""
+    start = t
     t, lo, hi = t.copy(), lo.copy(), hi.copy()
     act = np.arange(t.size)
     for _ in range(maxiter):
         s, ds = _score_slope(ymc[act], v[act], mask[act], t[act], reml)
+        bad = ~(np.isfinite(s) & np.isfinite(ds))
+        if bad.any():  # a score that is not finite: keep the Fisher estimate
+            t[act[bad]] = start[act[bad]]
+            act, s, ds = act[~bad], s[~bad], ds[~bad]
         ta = t[act]
         lo[act] = np.where(s > 0, ta, lo[act])
         hi[act] = np.where(s < 0, ta, hi[act])

@@ -265,7 +265,8 @@ def newton_in_bracket(y: np.ndarray, v: np.ndarray, lo: float, hi: float, s_lo: 
     Returns ``(tau2, steps)`` once the error of the new iterate is at most ``tol / 10``:
     when a step changes tau² by at most ``tol`` (or 4 ulp), or when two Newton steps in a
     row predict it (quadratic convergence: the next change is about
-    ``d_n³ / d_(n-1)²`` for the changes ``d``). None after ``max_steps`` steps.
+    ``d_n³ / d_(n-1)²`` for the changes ``d``). None after ``max_steps`` steps or when
+    the score is not finite.
     """
     loop = y.size <= LOOP_MAX_K
     yl, vl = (y.tolist(), v.tolist()) if loop else (None, None)
@@ -278,6 +279,8 @@ def newton_in_bracket(y: np.ndarray, v: np.ndarray, lo: float, hi: float, s_lo: 
             s, ds = _score_slope_loop(yl, vl, t, reml)
         else:
             s, ds = _score_slope_numpy(y, v, t, reml)
+        if not (math.isfinite(s) and math.isfinite(ds)):
+            return None  # the full search decides
         if s > 0:
             lo = t
         elif s < 0:

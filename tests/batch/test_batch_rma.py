@@ -158,3 +158,18 @@ def test_bad_input_names_column_and_row():
         batch_rma(long.assign(vi=0.1), by="rid", method="GENQ")
     with pytest.raises(DataError, match="test"):
         batch_rma(long.assign(vi=0.1), by="rid", test="wald")
+
+
+def test_newton_polish_keeps_the_start_of_rows_whose_score_is_not_finite():
+    from bayesma.batch.tau2 import _newton_polish
+
+    rng = np.random.default_rng(3)
+    v = rng.uniform(0.05, 0.3, (2, 8))
+    y = rng.normal(0.0, 0.6, (2, 8))
+    y[1] = np.array([1e200, -1e200] * 4)  # its squares overflow
+    ymc = y - y.mean(axis=1, keepdims=True)
+    mask = np.ones_like(y, dtype=bool)
+    start = np.array([0.2, 0.5])
+    out = _newton_polish(ymc, v, mask, start, np.zeros(2), np.full(2, 100.0), True, 1e-10)
+    assert out[1] == start[1]
+    assert np.isfinite(out[0]) and out[0] != start[0]

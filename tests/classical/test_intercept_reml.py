@@ -191,3 +191,11 @@ def test_string_labels_with_duplicates_and_missing_values():
     assert study_labels(df) == ["A", "B", "A (2)", "Study 4", "Study 5"]
     df2 = pd.DataFrame({"study": pd.array(["x", "y"], dtype="string"), "yi": [1.0, 2.0]})
     assert study_labels(df2) == ["x", "y"]
+
+
+def test_newton_hands_over_when_the_score_overflows():
+    # squares of 1e200 overflow: Newton must not step on an infinite score
+    y = np.array([1e200, -1e200, 3e199, -2e199])
+    v = np.ones(4)
+    assert newton_in_bracket(y, v, 0.0, 1.0, 1.0, -1.0, reml=True, tol=1e-10,
+                             max_steps=50) is None
