@@ -26,6 +26,8 @@ __all__ = ["HeterogeneityCI", "generalized_q", "qprofile", "typical_variance"]
 #: Absolute tolerance of the root search (metafor's reference used uniroot tol=1e-12).
 XTOL = 1e-14
 RTOL = 4 * np.finfo(float).eps
+#: up to this many studies an intercept-only Q is summed in a Python loop
+Q_LOOP_MAX_K = 30
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,23 @@ def generalized_q(tau2: float, yi: np.ndarray, vi: np.ndarray, X: np.ndarray) ->
     return float(np.sum(w * resid**2))
 
 
+def _q_function(yi: np.ndarray, vi: np.ndarray, X: np.ndarray):
+    """``tau2 -> Q(tau2)`` for the root searches of one data set: :func:`generalized_q`,
+    or for an intercept-only model with few studies the same sums in a Python loop (a
+    root search evaluates Q some 40 times; numpy's per-call overhead dominates at small
+    k, as in :mod:`bayesma.classical.intercept_reml`)."""
+    if X.shape[1] == 1 and bool(np.all(X == 1.0)) and yi.size <= Q_LOOP_MAX_K:
+        yl, vl = yi.tolist(), vi.tolist()
+
+        def q_loop(tau2: float) -> float:
+            ws = [1.0 / (x + tau2) for x in vl]
+            m = sum(w * y for w, y in zip(ws, yl)) / sum(ws)  # noqa: B905 (equal lengths)
+            return sum(w * (y - m) ** 2 for w, y in zip(ws, yl))  # noqa: B905
+
+        return q_loop
+    return lambda tau2: generalized_q(tau2, yi, vi, X)
+
+
 def typical_variance(vi: np.ndarray, X: np.ndarray) -> float:
     """Typical within-study variance ``(k - p) / tr(P)`` with ``W = diag(1/v)``.
 
@@ -225,11 +244,13 @@ def qprofile(res: Any, level: float | None = None) -> HeterogeneityCI:
     crit_u = float(chi2_isf(alpha / 2, df))  # upper chi² quantile -> lower bound
     crit_l = float(chi2_ppf(alpha / 2, df))  # lower chi² quantile -> upper bound
 
-    def q_minus(t: float, target: float) -> float:
-        return generalized_q(t, yi, vi, X) - target
+    q_of = _q_function(yi, vi, X)
 
-    q_max = generalized_q(tau2_max, yi, vi, X)
-    q_min = generalized_q(tau2_min, yi, vi, X)
+    def q_minus(t: float, target: float) -> float:
+        return q_of(t) - target
+
+    q_max = q_of(tau2_max)
+    q_min = q_of(tau2_min)
 
     lb_sign = ub_sign = ""
     ci_null = False

@@ -164,3 +164,18 @@ def test_zero_estimate_lower_bound_zero_without_sign():
 
 def test_frame_is_dataframe():
     assert isinstance(qprofile(rma(shared_data("molloy2014"))).to_frame(), pd.DataFrame)
+
+
+@pytest.mark.parametrize("k", [3, 13, 30, 31, 80])
+def test_q_function_loop_equals_generalized_q(k):
+    # the Python-loop Q used by the root searches at small k is the same statistic
+    from bayesma.classical.confint import Q_LOOP_MAX_K, _q_function
+
+    rng = np.random.default_rng(k)
+    v = rng.uniform(0.01, 0.5, k)
+    y = rng.normal(0.2, np.sqrt(v + 0.1))
+    X = np.ones((k, 1))
+    q_of = _q_function(y, v, X)
+    assert (q_of.__name__ == "q_loop") == (k <= Q_LOOP_MAX_K)
+    for t in (0.0, 1e-4, 0.07, 2.0, 100.0):
+        assert_close(q_of(t), generalized_q(t, y, v, X), rtol=1e-13, what=f"Q({t})")
