@@ -33,12 +33,13 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 
-from bayesma import __version__, effect_sizes
+from bayesma import __version__
 from bayesma import datasets as ds
 from bayesma.errors import BayesmaError, SpecError
-from bayesma.pipeline import run_analysis
-from bayesma.report import OutputFolder, csv_safe, write_outputs
-from bayesma.spec import load_spec
+
+# The commands import the spec reader, the pipeline and the report when they run (they
+# load SciPy, PyMC's stack and matplotlib): ``bayesma --help``, ``--version`` and
+# ``datasets`` then take 0.5 s instead of 2.4 s, and ``check`` fits and draws nothing.
 
 __all__ = ["app", "main"]
 
@@ -155,6 +156,10 @@ def fit(
         raise _fail(f"--engine must be 'exact' or 'mcmc', got {engine!r}")
 
     def run() -> None:
+        from bayesma.pipeline import run_analysis
+        from bayesma.report import OutputFolder, write_outputs
+        from bayesma.spec import load_spec
+
         t0 = time.perf_counter()
         overrides = {"engine": engine, "seed": seed, "draws": draws, "tune": tune,
                      "chains": chains}
@@ -202,6 +207,8 @@ def check(
     are parsed by bayesma's own grammar."""
 
     def run() -> None:
+        from bayesma.spec import load_spec
+
         sp = load_spec(spec)
         for o in sp.outcomes:
             pri = "; ".join(f"{k} ~ {p.describe()}" for k, p in o.priors.items()
@@ -247,6 +254,9 @@ def escalc(
     and take the column names of IN.csv."""
 
     def run() -> None:
+        from bayesma import effect_sizes
+        from bayesma.report import csv_safe
+
         if not infile.exists():
             raise FileNotFoundError(2, "No such file", str(infile))
         if infile.is_dir():

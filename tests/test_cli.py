@@ -37,6 +37,22 @@ def test_version():
     assert r.stdout.strip() == f"bayesma {bm.__version__}"
 
 
+def test_help_and_version_import_no_fitting_or_plotting_code():
+    # the commands import what they need when they run: --help stays instant
+    import subprocess
+    import sys
+
+    code = ("import sys; from typer.testing import CliRunner; from bayesma.cli import app; "
+            "r = CliRunner().invoke(app, ['--help']); assert r.exit_code == 0, r.output; "
+            "r = CliRunner().invoke(app, ['--version']); assert r.exit_code == 0, r.output; "
+            "print(sorted(m for m in sys.modules if m.startswith(('bayesma.pipeline', "
+            "'bayesma.report', 'bayesma.spec', 'bayesma.bayes', 'matplotlib', 'scipy', "
+            "'pymc'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"
+
+
 def test_no_arguments_shows_help():
     r = invoke()
     assert "fit" in r.output and "escalc" in r.output and "datasets" in r.output
