@@ -5,8 +5,9 @@ process: every new process (a CLI run, a notebook restart, a worker) paid 3-6 s 
 first draw (issue 16). The marginal normal random-effects model and meta-regression, the
 models most fits use, have posteriors of dimension p + 1 whose log density and gradient
 are short enough to write by hand. :mod:`bayesma.bayes.fast_density` writes them in LLVM's
-intermediate representation and compiles them in about 10 ms per process (no disk cache
-to keep consistent, nothing shared between concurrent runs).
+intermediate representation, compiles them once (about 0.1 s) and keeps the object code in
+the user's cache folder (keyed by its source, the LLVM version and the CPU, written
+atomically and checked on reading), so a new process loads it in about 2 ms.
 
 The density is that of :class:`bayesma.bayes.models.MetaRegression` with
 ``parameterization="marginal"`` (Röver 2020, J Stat Softw 93(6), eq. 3, with covariates)::

@@ -17,8 +17,9 @@ one latent variable per study put k in their cache key.
 
 The marginal random-effects and meta-regression models skip PyMC and this cache
 altogether when their priors allow (:mod:`bayesma.bayes.fastpath`): their density is
-compiled by llvmlite in milliseconds in every process, and nutpie's sampler is driven
-directly, so a new process's first fit costs what a refit costs (issue 16).
+machine code built by llvmlite and kept in the user's cache folder (loaded in about 2 ms
+by a new process), and nutpie's sampler is driven directly, so a new process's first fit
+costs what a refit costs (issue 16).
 """
 
 from __future__ import annotations
