@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 from collections.abc import Callable
@@ -38,3 +39,17 @@ def run_worker(script: str, tree: Path) -> dict:
     if r.returncode != 0:
         raise RuntimeError(r.stderr)
     return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def cold_processes(script: str, args: list[str], env: dict[str, str], reps: int) -> dict:
+    """Run ``script --worker *args`` in ``reps + 1`` fresh processes (the first a warm-up
+    that fills any disk cache) and return the median of each number the worker prints
+    (its last output line, a JSON object)."""
+    runs = []
+    for _ in range(reps + 1):
+        r = subprocess.run([sys.executable, str(Path(script).resolve()), "--worker", *args],
+                           env=env, capture_output=True, text=True, cwd="/")
+        if r.returncode != 0:
+            raise RuntimeError(r.stderr[-3000:])
+        runs.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    return {k: statistics.median(run[k] for run in runs[1:]) for k in runs[0]}

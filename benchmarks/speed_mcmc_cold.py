@@ -36,11 +36,11 @@ import argparse
 import json
 import os
 import platform
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _timing import cold_processes
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "speed_mcmc_cold.txt"
@@ -89,14 +89,7 @@ def worker(model: str) -> None:
 def _cold(tree: Path, model: str, no_dask: bool) -> dict:
     """Median fit and total seconds of REPS second processes (after one warm-up)."""
     env = dict(os.environ, PYTHONPATH=str(tree), BENCH_NO_DASK="1" if no_dask else "0")
-    runs = []
-    for _ in range(REPS + 1):
-        r = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", model],
-                           env=env, capture_output=True, text=True, cwd="/")
-        if r.returncode != 0:
-            raise RuntimeError(r.stderr[-3000:])
-        runs.append(json.loads(r.stdout.strip().splitlines()[-1]))
-    return {k: statistics.median(run[k] for run in runs[1:]) for k in ("fit", "total")}
+    return cold_processes(__file__, [model], env, REPS)
 
 
 def main() -> None:
