@@ -63,9 +63,9 @@ def _entry(values: list[float], boundary: list[bool] | None = None) -> list:
     return [values, boundary or [False] * len(values)]
 
 
-def _rma_entry(r, *extra) -> list:
+def _rma_entry(r) -> list:
     at0 = float(r.tau2) < BOUNDARY
-    vals = _floats(r.beta, r.se, r.ci_low, r.ci_high, r.pi_low, r.pi_high, r.q, *extra)
+    vals = _floats(r.beta, r.se, r.ci_low, r.ci_high, r.pi_low, r.pi_high, r.q)
     return _entry(vals + _floats(r.tau2, r.i2), [False] * len(vals) + [at0, at0])
 
 

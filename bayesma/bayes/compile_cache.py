@@ -143,7 +143,7 @@ def _source(kind: str, n_dim: int, n_expanded: int, fn_pt: Any,
         lines += [f"    if expanded != {n_expanded}:", "        return -1"]
     args = []
     if fn_pt.get_shared():
-        lines.append(f"    ud = numba.carray(as_u64_pointer(user_data_), ({words},), np.uint64)")
+        lines.append(f"    ud = numba.carray(user_data_, ({words},), np.uint64)")
     for i, var in enumerate(fn_pt.get_shared()):
         key = shared_keys[var]
         arr = shared_data[key]
@@ -202,36 +202,12 @@ def _cfunc(kind: str, n_dim: int, n_expanded: int, fn_pt: Any, shared_keys: dict
         versions = f"{numba.__version__} {pytensor.__version__} {nutpie.__version__}"
         h = hashlib.sha256(f"{_FORMAT}\0{versions}\0{kind}\0{inner_key}\0{src}".encode())
         key = h.hexdigest()
-    module = sys.modules.get(_MODULE)
-    if module is None:
-        module = sys.modules.setdefault(_MODULE, types.ModuleType(_MODULE))
+    sys.modules.setdefault(_MODULE, types.ModuleType(_MODULE))
     env = {"__name__": _MODULE, "numba": numba, "np": np, "inner": inner,
-           "as_void_pointer": address_as_void_pointer, "as_u64_pointer": _as_u64_pointer()}
+           "as_void_pointer": address_as_void_pointer}
     py = compile_numba_function_src(src, "wrapper", global_env=env, cache_key=key)
     u64, f64p = numba.types.uint64, numba.types.CPointer(numba.types.double)
     sig = (numba.types.int64(u64, f64p, f64p, f64p, numba.types.voidptr) if kind == "logp"
            else numba.types.int64(u64, u64, f64p, f64p, numba.types.voidptr))
     return numba.cfunc(sig, cache=key is not None)(py)
 
-
-_U64_POINTER: Any = None
-
-
-def _as_u64_pointer() -> Any:
-    """A numba intrinsic: the record's void pointer as a pointer to 8-byte words."""
-    global _U64_POINTER
-    if _U64_POINTER is None:
-        from numba import types as nt
-        from numba.core.extending import intrinsic
-
-        @intrinsic
-        def as_u64_pointer(typingctx, src):
-            sig = nt.CPointer(nt.uint64)(nt.voidptr)
-
-            def codegen(context, builder, signature, args):
-                return builder.bitcast(args[0], context.get_value_type(signature.return_type))
-
-            return sig, codegen
-
-        _U64_POINTER = as_u64_pointer
-    return _U64_POINTER

@@ -16,8 +16,10 @@ from scipy import optimize, special
 __all__ = ["mixture_cdf_pdf", "mixture_quantile", "rows_quantile", "newton2", "mixture_hdi"]
 
 
-def mixture_cdf_pdf(x: np.ndarray, M: np.ndarray, S: np.ndarray, w: np.ndarray):
-    """cdf and pdf of Normal mixtures: row i is sum_g w_g N(M[i, g], S[i, g]²) at x[i]."""
+def mixture_cdf_pdf(x: np.ndarray, M: np.ndarray, S: np.ndarray, w: np.ndarray, *,
+                    slope: bool = False):
+    """cdf and pdf of Normal mixtures: row i is sum_g w_g N(M[i, g], S[i, g]²) at x[i];
+    with ``slope=True`` also the pdf's derivative ``-sum_g w_g z phi(z) / S²``."""
     z = np.subtract(x[:, None], M, dtype=float)
     z /= S
     t = special.ndtr(z)
@@ -27,7 +29,11 @@ def mixture_cdf_pdf(x: np.ndarray, M: np.ndarray, S: np.ndarray, w: np.ndarray):
     np.exp(t, out=t)
     t /= S
     f = t @ w / math.sqrt(2 * math.pi)
-    return F, f
+    if not slope:
+        return F, f
+    t *= z
+    t /= S
+    return F, f, -(t @ w) / math.sqrt(2 * math.pi)
 
 
 def mixture_quantile(q: np.ndarray, M: np.ndarray, S: np.ndarray, w: np.ndarray,
@@ -57,22 +63,10 @@ def mixture_quantile(q: np.ndarray, M: np.ndarray, S: np.ndarray, w: np.ndarray,
     out = x.copy()
     idx = np.arange(q.size)  # the rows still iterating, and their compacted state
     Ma, Sa, qa = M, S, q
-    c = 1.0 / math.sqrt(2 * math.pi)
     for _ in range(100):
         if idx.size == 0:
             break
-        z = np.subtract(x[:, None], Ma, dtype=float)
-        z /= Sa
-        t = special.ndtr(z)
-        F = t @ w
-        np.multiply(z, -0.5, out=t)  # in place: no temporaries of (rows, G)
-        t *= z
-        np.exp(t, out=t)
-        t /= Sa
-        f = c * (t @ w)  # the pdf
-        t *= z
-        t /= Sa
-        df = -c * (t @ w)  # its derivative
+        F, f, df = mixture_cdf_pdf(x, Ma, Sa, w, slope=True)
         r = F - qa
         lo = np.where(r < 0, x, lo)
         hi = np.where(r > 0, x, hi)
